@@ -1,0 +1,202 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/clickagg/clickagg/core/auth"
+	"github.com/clickagg/clickagg/core/window"
+	"github.com/clickagg/clickagg/pkg/minute"
+)
+
+type bucketJSON map[string]any
+
+func (s *Server) windowLimits() (hotStart, maxMinutes int64) {
+	now := s.o.Now()
+	return int64(minute.Of(now.Add(-s.o.Hot))) + 1, int64(s.o.Retention / time.Minute)
+}
+
+// visible reports whether p may see ad; advertisers see only their own ads, and
+// another advertiser's ad answers as an unknown one would.
+func (s *Server) visible(p auth.Principal, ad string) bool {
+	a, ok := s.o.Registry.Ad(ad)
+	if !ok {
+		return false
+	}
+	return p.Role == auth.RoleAdmin || a.AdvertiserID == p.Advertiser
+}
+
+func (s *Server) clicks(w http.ResponseWriter, r *http.Request, p auth.Principal) {
+	ad := r.PathValue("ad_id")
+	if !s.visible(p, ad) {
+		writeError(w, http.StatusNotFound, "ad %q is not registered", ad)
+		return
+	}
+	hotStart, maxMin := s.windowLimits()
+	q, err := parseQuery(r.URL.Query(), s.o.Now(), maxMin)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	gran := r.URL.Query().Get("granularity")
+	step, ok := granularities[gran]
+	if gran != "" && !ok {
+		writeError(w, http.StatusBadRequest, "granularity must be minute, hour or day, got %q", gran)
+		return
+	}
+	if !s.filtersAvailable(w, q, hotStart) {
+		return
+	}
+	series, total, err := s.series(ad, q, hotStart)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "store: %v", err)
+		return
+	}
+	ct := s.completeThrough(r.Context())
+	out := map[string]any{"ad_id": ad, "from": minuteTime(q.from), "to": minuteTime(q.to), "clicks": total, "complete_through": ct}
+	if gran != "" {
+		out["granularity"] = gran
+		out["series"] = bucketize(series, step, gran)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// filtersAvailable answers 400/501 when the query asks for what this core cannot
+// answer exactly, and reports whether to go on.
+func (s *Server) filtersAvailable(w http.ResponseWriter, q query, hotStart int64) bool {
+	if q.filtered() {
+		writeError(w, http.StatusNotImplemented, "filtering by ip or user_id needs the raw click store, which this core does not run yet")
+		return false
+	}
+	if q.country != (window.Country{}) && q.from < hotStart {
+		writeError(w, http.StatusBadRequest, "the country filter reaches back %s (to %s); this window starts earlier",
+			s.o.Hot, minuteTime(hotStart))
+		return false
+	}
+	return true
+}
+
+// series returns one ad's per-minute clicks over q: the hot window for recent
+// minutes, the store for older ones.
+func (s *Server) series(ad string, q query, hotStart int64) ([]window.MinuteCount, uint64, error) {
+	var out []window.MinuteCount
+	var total uint64
+	if q.from < hotStart {
+		coldTo := min(q.to, hotStart)
+		pts, err := s.o.Store.Series("clicks", ad, q.from, coldTo)
+		if err != nil {
+			return nil, 0, err
+		}
+		i := 0
+		for m := q.from; m < coldTo; m++ {
+			var n uint64
+			if i < len(pts) && pts[i].Minute == m {
+				n = pts[i].Value
+				i++
+			}
+			out = append(out, window.MinuteCount{Minute: m, Clicks: n})
+			total += n
+		}
+	}
+	if q.to > hotStart {
+		hot, sum := s.o.Window.Series(ad, max(q.from, hotStart), q.to, q.country)
+		out = append(out, hot...)
+		total += sum
+	}
+	return out, total, nil
+}
+
+// bucketize sums minutes into buckets of step minutes aligned to the epoch.
+func bucketize(series []window.MinuteCount, step int64, name string) []bucketJSON {
+	out := []bucketJSON{}
+	for i := 0; i < len(series); {
+		start := series[i].Minute - mod(series[i].Minute, step)
+		var n uint64
+		for ; i < len(series) && series[i].Minute < start+step; i++ {
+			n += series[i].Clicks
+		}
+		out = append(out, bucketJSON{name: minuteTime(start), "clicks": n})
+	}
+	return out
+}
+
+func mod(a, b int64) int64 { return ((a % b) + b) % b }
+
+func (s *Server) top(w http.ResponseWriter, r *http.Request, p auth.Principal) {
+	hotStart, maxMin := s.windowLimits()
+	q, err := parseQuery(r.URL.Query(), s.o.Now(), maxMin)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	n, err := parseN(r.URL.Query().Get("n"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	if !s.filtersAvailable(w, q, hotStart) {
+		return
+	}
+	if q.from < hotStart {
+		writeError(w, http.StatusBadRequest, "top-N reaches back %s (to %s); this window starts earlier", s.o.Hot, minuteTime(hotStart))
+		return
+	}
+	var allow func(string) bool
+	if p.Role != auth.RoleAdmin {
+		allow = func(ad string) bool { return s.o.Registry.AdvertiserOf(ad) == p.Advertiser }
+	}
+	ads := s.o.Window.Top(n, q.from, q.to, q.country, allow)
+	list := make([]map[string]any, len(ads))
+	for i, a := range ads {
+		list[i] = map[string]any{"ad_id": a.AdID, "clicks": a.Clicks}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"from": minuteTime(q.from), "to": minuteTime(q.to), "ads": list,
+		"complete_through": s.completeThrough(r.Context())})
+}
+
+// completeThrough is the minute boundary before which every click is merged: the
+// lowest watermark of all registered edges, floored to a minute. Cached for 200 ms.
+func (s *Server) completeThrough(ctx context.Context) string {
+	s.ctMu.Lock()
+	defer s.ctMu.Unlock()
+	now := s.o.Now()
+	if now.Sub(s.ctAt) > 200*time.Millisecond {
+		wms, err := s.o.Watermarks(ctx)
+		if err == nil {
+			low := now.UnixMilli()
+			for _, wm := range wms {
+				low = min(low, wm)
+			}
+			s.ctCached, s.ctAt = low, now
+		}
+	}
+	return minute.OfMillis(s.ctCached).String()
+}
+
+type edgeJSON struct {
+	EdgeID     string  `json:"edge_id"`
+	Watermark  string  `json:"watermark,omitempty"`
+	LagSeconds float64 `json:"lag_seconds"`
+}
+
+func (s *Server) edges(w http.ResponseWriter, r *http.Request, _ auth.Principal) {
+	wms, err := s.o.Watermarks(r.Context())
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "%v", err)
+		return
+	}
+	now := s.o.Now()
+	out := []edgeJSON{}
+	for e, wm := range wms {
+		j := edgeJSON{EdgeID: e, LagSeconds: -1}
+		if wm > 0 {
+			t := time.UnixMilli(wm).UTC()
+			j.Watermark, j.LagSeconds = t.Format(time.RFC3339Nano), now.Sub(t).Seconds()
+		}
+		out = append(out, j)
+	}
+	sort.Slice(out, func(i, k int) bool { return out[i].EdgeID < out[k].EdgeID })
+	writeJSON(w, http.StatusOK, map[string]any{"edges": out, "complete_through": s.completeThrough(r.Context())})
+}

@@ -1,0 +1,66 @@
+// Command clickcore runs a clickagg core node: the NATS hub edges join as leaf
+// nodes, the merge of their partial counts, the time-series store and the query API.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/clickagg/clickagg/core"
+	"github.com/clickagg/clickagg/pkg/cli"
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, os.Getenv)) }
+
+func run(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	var o core.Options
+	var level string
+	fs := flag.NewFlagSet("clickcore", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: clickcore [flags]\n\nRuns a clickagg core node.\n\n")
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&o.DataDir, "data", "./data/core", "data directory")
+	fs.StringVar(&o.APIAddr, "api-addr", "127.0.0.1:8090", "HTTP API address")
+	fs.StringVar(&o.LeafListen, "leaf-addr", "127.0.0.1:7422", "leafnode listen address edges dial")
+	fs.StringVar(&o.NATSListen, "nats-addr", "", "optional NATS client listen address for operators' tools")
+	fs.StringVar(&o.AdminToken, "admin-token", "", "admin API token, at least 16 characters (required)")
+	fs.DurationVar(&o.Hot, "hot-window", 24*time.Hour, "how far back top-N and country filters reach (kept in memory)")
+	fs.DurationVar(&o.Retention, "retention", 400*24*time.Hour, "how long per-ad minute counts are kept")
+	fs.DurationVar(&o.ImpressionTTL, "impression-ttl", time.Hour, "how long a minted impression may be clicked")
+	fs.DurationVar(&o.CommitInterval, "commit-interval", time.Second, "how often merged counts are made durable")
+	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	if err := cli.Parse(fs, args, getenv); err != nil {
+		if err == flag.ErrHelp {
+			return 0
+		}
+		fmt.Fprintln(stderr, "clickcore:", err)
+		return 2
+	}
+	if len(o.AdminToken) < 16 {
+		fmt.Fprintln(stderr, "clickcore: --admin-token (or CLICKAGG_ADMIN_TOKEN) of at least 16 characters is required")
+		return 2
+	}
+	log, err := cli.Logger(stderr, level)
+	if err != nil {
+		fmt.Fprintln(stderr, "clickcore:", err)
+		return 2
+	}
+	ctx, stop := cli.SignalContext()
+	defer stop()
+	o.Logger = log
+	n, err := core.Start(ctx, o)
+	if err != nil {
+		log.Error("start failed", "err", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "clickcore: API http://%s, leafnodes %s\n", n.APIAddr(), n.LeafURL())
+	<-ctx.Done()
+	log.Info("shutting down")
+	n.Close()
+	return 0
+}

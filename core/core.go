@@ -1,0 +1,204 @@
+// Package core runs one clickagg core node: the NATS hub that edges join, the
+// catalogue they mirror, the exactly-once merge of their partial counts into the
+// hot window and the time-series store, and the HTTP query API.
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/clickagg/clickagg/core/api"
+	"github.com/clickagg/clickagg/core/auth"
+	"github.com/clickagg/clickagg/core/hub"
+	"github.com/clickagg/clickagg/core/merge"
+	"github.com/clickagg/clickagg/core/registry"
+	"github.com/clickagg/clickagg/core/store"
+	"github.com/clickagg/clickagg/core/window"
+)
+
+// Options configure a core. Zero values take the documented defaults.
+type Options struct {
+	DataDir    string // required
+	APIAddr    string // HTTP API, default "127.0.0.1:8090"; port 0 picks one
+	LeafListen string // leafnode listener edges dial, default "127.0.0.1:7422"; port 0 picks one
+	// NATSListen optionally exposes the hub to ordinary NATS clients.
+	NATSListen string
+	AdminToken string // required, ≥ 16 characters
+	// Hot is how far back top-N and filters reach (in memory); default 24 h.
+	Hot time.Duration
+	// Retention is how long per-ad minute counts are kept; default 400 days.
+	Retention time.Duration
+	// ImpressionTTL is how long an impression may be clicked; default 1 h.
+	ImpressionTTL  time.Duration
+	CommitInterval time.Duration // default 1 s
+	Logger         *slog.Logger
+}
+
+// Node is a running core.
+type Node struct {
+	o      Options
+	hub    *hub.Hub
+	store  *store.Store
+	reg    *registry.Registry
+	auth   *auth.Auth
+	merger *merge.Merger
+	http   *http.Server
+	ln     net.Listener
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+// Start starts a core and returns when it serves its API.
+func Start(ctx context.Context, o Options) (*Node, error) {
+	if o.DataDir == "" {
+		return nil, errors.New("core: DataDir is required")
+	}
+	if o.APIAddr == "" {
+		o.APIAddr = "127.0.0.1:8090"
+	}
+	if o.LeafListen == "" {
+		o.LeafListen = "127.0.0.1:7422"
+	}
+	if o.Hot == 0 {
+		o.Hot = 24 * time.Hour
+	}
+	if o.Retention == 0 {
+		o.Retention = store.DefaultRetention
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if err := os.MkdirAll(o.DataDir, 0o755); err != nil {
+		return nil, err
+	}
+	n := &Node{o: o}
+	if err := n.start(ctx); err != nil {
+		n.Close()
+		return nil, err
+	}
+	o.Logger.Info("core ready", "api", n.ln.Addr().String(), "leafnodes", n.hub.LeafURL())
+	return n, nil
+}
+
+func (n *Node) start(ctx context.Context) (err error) {
+	o := n.o
+	if n.hub, err = hub.Start(ctx, hub.Options{Dir: filepath.Join(o.DataDir, "nats"), LeafListen: o.LeafListen,
+		ClientListen: o.NATSListen, Logger: o.Logger}); err != nil {
+		return err
+	}
+	if n.store, err = store.Open(store.Options{Dir: filepath.Join(o.DataDir, "store"), Retention: o.Retention, Logger: o.Logger}); err != nil {
+		return err
+	}
+	if n.reg, err = registry.Open(ctx, n.hub.JS, o.Logger); err != nil {
+		return err
+	}
+	if n.auth, err = auth.Open(ctx, n.hub.JS, o.AdminToken); err != nil {
+		return err
+	}
+	ms := metrics.NewSet()
+	win := window.New()
+	if n.merger, err = merge.Open(merge.Options{JS: n.hub.JS, Dir: filepath.Join(o.DataDir, "merge"), Window: win,
+		Store: n.store, CommitInterval: o.CommitInterval, Hot: o.Hot, Logger: o.Logger, Metrics: ms}); err != nil {
+		return err
+	}
+	bg, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := n.merger.Run(bg); err != nil {
+			o.Logger.Error("merge stopped", "err", err)
+		}
+	}()
+	a := api.New(api.Options{Registry: n.reg, Auth: n.auth, Window: win, Store: n.store, Watermarks: n.watermarks,
+		Ready: n.ready, Hot: o.Hot, Retention: o.Retention, ImpressionTTL: o.ImpressionTTL, Logger: o.Logger, Metrics: ms})
+	n.instrument(ms)
+	if n.ln, err = net.Listen("tcp", o.APIAddr); err != nil {
+		return fmt.Errorf("core: api listen: %w", err)
+	}
+	n.http = &http.Server{Handler: a, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: time.Minute}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := n.http.Serve(n.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			o.Logger.Error("api server", "err", err)
+		}
+	}()
+	return nil
+}
+
+// watermarks maps every registered edge to its merged watermark.
+func (n *Node) watermarks(ctx context.Context) (map[string]int64, error) {
+	edges, err := n.hub.Edges(ctx)
+	if err != nil {
+		return nil, err
+	}
+	wms := n.merger.Watermarks()
+	out := make(map[string]int64, len(edges))
+	for _, e := range edges {
+		out[e] = wms[e]
+	}
+	return out, nil
+}
+
+func (n *Node) ready() error {
+	if !n.hub.NS.JetStreamEnabled() {
+		return errors.New("jetstream is not running")
+	}
+	return nil
+}
+
+func (n *Node) instrument(ms *metrics.Set) {
+	ms.NewGauge(`clickagg_core_leafnodes`, func() float64 { return float64(n.hub.NS.NumLeafNodes()) })
+	ms.NewGauge(`clickagg_core_ads`, func() float64 { return float64(n.reg.Len()) })
+	ms.NewGauge(`clickagg_core_store_rows`, func() float64 { return float64(n.store.Stats().Rows) })
+	ms.NewGauge(`clickagg_core_store_bytes`, func() float64 {
+		st := n.store.Stats()
+		return float64(st.DataBytes + st.IndexBytes)
+	})
+}
+
+// APIAddr is the API listener's address.
+func (n *Node) APIAddr() string { return n.ln.Addr().String() }
+
+// LeafURL is the URL edges dial.
+func (n *Node) LeafURL() string { return n.hub.LeafURL() }
+
+// Close stops the API, commits the merge, and stops the store and the hub.
+func (n *Node) Close() error {
+	n.once.Do(func() {
+		if n.http != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			n.http.Shutdown(ctx)
+			cancel()
+		}
+		if n.cancel != nil {
+			n.cancel()
+		}
+		n.wg.Wait()
+		if n.auth != nil {
+			n.auth.Close()
+		}
+		if n.reg != nil {
+			n.reg.Close()
+		}
+		if n.store != nil {
+			n.store.Close()
+		}
+		if n.hub != nil {
+			n.hub.Close()
+		}
+	})
+	return nil
+}

@@ -1,0 +1,183 @@
+// Package hub runs the core's NATS hub: an embedded nats-server with JetStream in
+// the "hub" domain and a leafnode listener that edges dial. It owns the hub streams
+// that durably source every edge's streams, and answers edges' registrations by
+// adding them as sources, so a new edge needs no configuration at the core.
+//
+// The list of edges is the PARTIALS stream's sources: there is no second copy of it
+// to disagree.
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/clickagg/clickagg/pkg/embednats"
+	"github.com/clickagg/clickagg/pkg/wire"
+)
+
+// Options configure a hub.
+type Options struct {
+	Dir          string // JetStream store; required
+	LeafListen   string // e.g. "0.0.0.0:7422"; port 0 picks one
+	ClientListen string // optional NATS client listener for operators' tools
+	// Retention of the hub streams: how long partials and raw clicks are kept for
+	// replay and reconciliation. Default 7 days.
+	Retention time.Duration
+	Logger    *slog.Logger
+}
+
+// Hub is a running hub.
+type Hub struct {
+	*embednats.Server
+	o   Options
+	mu  sync.Mutex // serialises stream updates from registrations
+	sub *nats.Subscription
+}
+
+// Start starts the hub server and ensures its streams.
+func Start(ctx context.Context, o Options) (*Hub, error) {
+	if o.Retention == 0 {
+		o.Retention = 7 * 24 * time.Hour
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	s, err := embednats.Start(embednats.Options{Name: "hub", Dir: o.Dir, Domain: wire.HubDomain,
+		LeafListen: o.LeafListen, ClientListen: o.ClientListen, Logger: o.Logger})
+	if err != nil {
+		return nil, err
+	}
+	h := &Hub{Server: s, o: o}
+	for _, name := range []string{wire.PartialsStream, wire.RawStream} {
+		_, err := s.JS.Stream(ctx, name)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			_, err = s.JS.CreateStream(ctx, jetstream.StreamConfig{Name: name, Storage: jetstream.FileStorage,
+				MaxAge: o.Retention, Duplicates: 2 * time.Minute,
+				// No subjects of its own: it only sources edges (FINDINGS).
+				Subjects: []string{"clickagg.hub." + name}})
+		}
+		if err != nil {
+			s.Shutdown()
+			return nil, fmt.Errorf("hub stream %s: %w", name, err)
+		}
+	}
+	if h.sub, err = s.NC.Subscribe(wire.RegisterSubject, h.handleRegister); err != nil {
+		s.Shutdown()
+		return nil, err
+	}
+	return h, nil
+}
+
+func (h *Hub) handleRegister(m *nats.Msg) {
+	var req wire.Registration
+	var reply wire.RegistrationReply
+	if err := json.Unmarshal(m.Data, &req); err != nil {
+		reply.Error = "bad registration: " + err.Error()
+	} else if err := h.Register(context.Background(), req.EdgeID); err != nil {
+		reply.Error = err.Error()
+	}
+	b, _ := json.Marshal(reply)
+	m.Respond(b)
+}
+
+// Register makes the hub source an edge's streams through the edge's durable
+// consumers. It is idempotent.
+func (h *Hub) Register(ctx context.Context, edge string) error {
+	if err := wire.CheckEdgeID(edge); err != nil {
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, p := range [][2]string{{wire.PartialsStream, wire.PartialsStream}, {wire.RawStream, wire.ClicksStream}} {
+		s, err := h.JS.Stream(ctx, p[0])
+		if err != nil {
+			return err
+		}
+		cfg := s.CachedInfo().Config
+		if slices.ContainsFunc(cfg.Sources, func(src *jetstream.StreamSource) bool { return sourceEdge(src) == edge }) {
+			continue
+		}
+		name, deliver := wire.SourceConsumer(p[1], edge)
+		cfg.Sources = append(cfg.Sources, &jetstream.StreamSource{Name: p[1], Domain: edge,
+			Consumer: &jetstream.StreamConsumerSource{Name: name, DeliverSubject: deliver}})
+		if _, err := h.JS.UpdateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("source %s from edge %s: %w", p[1], edge, err)
+		}
+		h.o.Logger.Info("edge sourced", "edge", edge, "stream", p[0])
+	}
+	return nil
+}
+
+// Deregister stops sourcing an edge (decommission). What was sourced stays.
+func (h *Hub) Deregister(ctx context.Context, edge string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, name := range []string{wire.PartialsStream, wire.RawStream} {
+		s, err := h.JS.Stream(ctx, name)
+		if err != nil {
+			return err
+		}
+		cfg := s.CachedInfo().Config
+		n := len(cfg.Sources)
+		cfg.Sources = slices.DeleteFunc(cfg.Sources, func(src *jetstream.StreamSource) bool { return sourceEdge(src) == edge })
+		if len(cfg.Sources) == n {
+			continue
+		}
+		if _, err := h.JS.UpdateStream(ctx, cfg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Edges lists the registered edges.
+func (h *Hub) Edges(ctx context.Context) ([]string, error) {
+	s, err := h.JS.Stream(ctx, wire.PartialsStream)
+	if err != nil {
+		return nil, err
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, src := range info.Config.Sources {
+		if e := sourceEdge(src); e != "" {
+			out = append(out, e)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// sourceEdge returns the edge a source reads from: its domain, which the client
+// library folds into External.APIPrefix ("$JS.<domain>.API").
+func sourceEdge(src *jetstream.StreamSource) string {
+	if src.Domain != "" {
+		return src.Domain
+	}
+	if src.External != nil {
+		var d string
+		if n, _ := fmt.Sscanf(src.External.APIPrefix, "$JS.%s", &d); n == 1 && len(d) > 4 {
+			return d[:len(d)-4] // strip ".API"
+		}
+	}
+	return ""
+}
+
+// Close stops the hub.
+func (h *Hub) Close() {
+	if h.sub != nil {
+		h.sub.Unsubscribe()
+	}
+	h.Shutdown()
+}

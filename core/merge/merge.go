@@ -1,0 +1,240 @@
+// Package merge applies the edges' partial counts to the core's state exactly once.
+// It pulls partials from the hub's PARTIALS stream, adds each to the hot window
+// unless its journal range was applied before, and every CommitInterval writes the
+// changed minutes and the applied positions to the commit log (fsync), pushes per-ad
+// minute totals to the time-series store, and only then acks the stream. A crash at
+// any point redelivers exactly the partials whose effects were not committed.
+package merge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/clickagg/clickagg/core/store"
+	"github.com/clickagg/clickagg/core/window"
+	"github.com/clickagg/clickagg/pkg/minute"
+	"github.com/clickagg/clickagg/pkg/wire"
+)
+
+// Options configure a Merger.
+type Options struct {
+	JS     jetstream.JetStream // the hub's
+	Dir    string              // where the commit log lives
+	Window *window.Window
+	Store  *store.Store // per-ad minute history; required
+	// CommitInterval bounds how much merged work a crash redoes; default 1 s.
+	CommitInterval time.Duration
+	// Hot is how long minutes stay in the window; default 24 h. Older minutes are
+	// answered from the store (per ad, no country breakdown).
+	Hot     time.Duration
+	Now     func() time.Time
+	Logger  *slog.Logger
+	Metrics *metrics.Set
+}
+
+// Merger is driven by Run; its accessors are safe for concurrent use.
+type Merger struct {
+	o   Options
+	log *commitLog
+
+	mu      sync.Mutex
+	applied map[source]uint64
+	wms     map[string]int64
+
+	// Only Run's goroutine touches these.
+	dirty     map[int64]map[string]struct{} // minute → ads changed since the last commit
+	unstored  map[int64]map[string]struct{} // minute → ads whose store write failed
+	touched   map[int64]time.Time           // minute → last change, to evict only settled minutes
+	coldBase  map[int64]map[string]bool     // evicted minutes re-loaded from the store
+	last      jetstream.Msg
+	buf       []byte
+	merged    *metrics.Counter
+	dups      *metrics.Counter
+	bad       *metrics.Counter
+	commitDur *metrics.Histogram
+}
+
+// Open replays the commit log into the window and returns a Merger.
+func Open(o Options) (*Merger, error) {
+	if o.CommitInterval == 0 {
+		o.CommitInterval = time.Second
+	}
+	if o.Hot == 0 {
+		o.Hot = 24 * time.Hour
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Metrics == nil {
+		o.Metrics = metrics.NewSet()
+	}
+	if o.Store == nil || o.Window == nil {
+		return nil, errors.New("merge: Store and Window are required")
+	}
+	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	m := &Merger{o: o, applied: map[source]uint64{}, wms: map[string]int64{},
+		dirty: map[int64]map[string]struct{}{}, unstored: map[int64]map[string]struct{}{},
+		touched: map[int64]time.Time{}, coldBase: map[int64]map[string]bool{}}
+	replayed := map[int64]bool{}
+	l, err := openLog(filepath.Join(o.Dir, "merge.log"), func(r *record) {
+		if r.kind == recFull {
+			for _, mi := range o.Window.Minutes() {
+				o.Window.ReplaceMinute(mi, nil)
+			}
+		}
+		m.applied, m.wms = r.applied, r.wms
+		for mi, cells := range r.minutes {
+			o.Window.ReplaceMinute(mi, cells)
+			replayed[mi] = true
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("merge: %w", err)
+	}
+	m.log = l
+	// The store keeps the last seconds of writes in memory; write the minutes the
+	// log knows again so a crash there loses nothing (writes are idempotent).
+	for mi := range replayed {
+		m.touched[mi] = o.Now()
+		for _, c := range o.Window.MinuteCells(mi) {
+			m.markUnstored(mi, c.AdID)
+		}
+	}
+	m.merged = o.Metrics.NewCounter(`clickagg_core_partials_merged_total`)
+	m.dups = o.Metrics.NewCounter(`clickagg_core_partials_duplicate_total`)
+	m.bad = o.Metrics.NewCounter(`clickagg_core_partials_undecodable_total`)
+	m.commitDur = o.Metrics.NewHistogram(`clickagg_core_commit_duration_seconds`)
+	return m, nil
+}
+
+// Watermarks returns each edge's low watermark (unix ms) as merged so far.
+func (m *Merger) Watermarks() map[string]int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return maps.Clone(m.wms)
+}
+
+// consumerName is the hub's durable pull consumer the merger reads through.
+const consumerName = "merger"
+
+// Run merges until ctx ends, then commits what it holds.
+func (m *Merger) Run(ctx context.Context) error {
+	cons, err := m.o.JS.CreateOrUpdateConsumer(ctx, wire.PartialsStream, jetstream.ConsumerConfig{
+		Durable: consumerName, AckPolicy: jetstream.AckAllPolicy, AckWait: 2 * time.Minute,
+		MaxAckPending: 1 << 20, DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return fmt.Errorf("merge consumer: %w", err)
+	}
+	next := m.o.Now().Add(m.o.CommitInterval)
+	defer m.log.close()
+	for ctx.Err() == nil {
+		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(200*time.Millisecond))
+		if err != nil {
+			if ctx.Err() == nil {
+				m.o.Logger.Warn("merge fetch", "err", err)
+				time.Sleep(100 * time.Millisecond)
+			}
+			continue
+		}
+		for msg := range batch.Messages() {
+			m.apply(msg)
+		}
+		if now := m.o.Now(); !now.Before(next) {
+			if err := m.commit(); err != nil {
+				m.o.Logger.Error("merge commit", "err", err)
+			}
+			next = now.Add(m.o.CommitInterval)
+		}
+	}
+	return m.commit()
+}
+
+func (m *Merger) apply(msg jetstream.Msg) {
+	m.last = msg
+	p, err := wire.DecodePartial(msg.Data())
+	if err != nil {
+		m.bad.Inc()
+		m.o.Logger.Error("partial does not decode; skipped", "subject", msg.Subject(), "err", err)
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if p.WatermarkMs > m.wms[p.Edge] {
+		m.wms[p.Edge] = p.WatermarkMs
+	}
+	if p.Heartbeat() {
+		return
+	}
+	src := source{p.Edge, p.Epoch}
+	done := m.applied[src]
+	if p.ThroughSeq <= done {
+		m.dups.Inc()
+		return
+	}
+	if p.FromSeq != done+1 {
+		m.o.Logger.Warn("partials skip journal sequences", "edge", p.Edge, "applied", done, "from", p.FromSeq)
+	}
+	m.applied[src] = p.ThroughSeq
+	hotStart := int64(minute.Of(m.o.Now().Add(-m.o.Hot)))
+	now := m.o.Now()
+	for _, c := range p.Cells {
+		if c.Minute < hotStart {
+			m.loadColdBase(c.Minute, c.AdID)
+		}
+		ads := m.dirty[c.Minute]
+		if ads == nil {
+			ads = map[string]struct{}{}
+			m.dirty[c.Minute] = ads
+		}
+		ads[c.AdID] = struct{}{}
+		m.touched[c.Minute] = now
+	}
+	m.o.Window.AddCells(p.Cells)
+	m.merged.Inc()
+}
+
+// loadColdBase brings an evicted minute's stored total for an ad back into the
+// window before a late partial adds to it, so the store gets the new total. The
+// country breakdown of evicted minutes is not kept: it lands as "ZZ".
+func (m *Merger) loadColdBase(mi int64, ad string) {
+	if m.coldBase[mi][ad] {
+		return
+	}
+	if m.o.Window.AdTotal(mi, ad) == 0 {
+		n, err := m.o.Store.Sum("clicks", ad, mi, mi+1)
+		if err != nil {
+			m.o.Logger.Error("late partial: stored total unreadable", "ad", ad, "minute", mi, "err", err)
+		} else if n > 0 {
+			m.o.Window.Add(mi, ad, window.Country{'Z', 'Z'}, n)
+		}
+	}
+	if m.coldBase[mi] == nil {
+		m.coldBase[mi] = map[string]bool{}
+	}
+	m.coldBase[mi][ad] = true
+}
+
+func (m *Merger) markUnstored(mi int64, ad string) {
+	s := m.unstored[mi]
+	if s == nil {
+		s = map[string]struct{}{}
+		m.unstored[mi] = s
+	}
+	s[ad] = struct{}{}
+}

@@ -1,0 +1,242 @@
+// Package click is the edge's HTTP front: GET|POST /c/{token} answers a click with a
+// 302 to the ad's registered URL after the click is decided and, when it counts,
+// durable in the journal. It also serves /healthz and /metrics.
+//
+// The hot path (parse, verify, look up, dedup, journal append) allocates nothing per
+// click beyond what the journal batch keeps; see click_test.go's guard.
+package click
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/fasthttp"
+
+	"github.com/clickagg/clickagg/edge/catalog"
+	"github.com/clickagg/clickagg/edge/dedup"
+	"github.com/clickagg/clickagg/edge/journal"
+	"github.com/clickagg/clickagg/pkg/token"
+	"github.com/clickagg/clickagg/pkg/wire"
+)
+
+// Options configure a Handler.
+type Options struct {
+	Catalog *catalog.Catalog
+	Dedup   *dedup.Set
+	Journal *journal.Journal
+	// Trusted are the proxies whose X-Forwarded-For and X-Geo-Country are believed.
+	Trusted []netip.Prefix
+	Now     func() time.Time // default time.Now
+	Metrics *metrics.Set     // where click metrics register; default a new set
+	Logger  *slog.Logger
+	// Healthy reports readiness for /healthz; nil means always healthy.
+	Healthy func() error
+}
+
+// Handler serves an edge's HTTP. It is safe for concurrent use.
+type Handler struct {
+	o       Options
+	parsed  sync.Pool // *token.Parsed
+	outcome [6]*metrics.Counter
+	invalid [3]*metrics.Counter // malformed, unknown key, bad signature
+	failed  *metrics.Counter
+	latency *metrics.Histogram
+}
+
+const (
+	invMalformed = iota
+	invUnknownKey
+	invBadSig
+)
+
+// New returns a handler.
+func New(o Options) *Handler {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Metrics == nil {
+		o.Metrics = metrics.NewSet()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	h := &Handler{o: o}
+	h.parsed.New = func() any { return new(token.Parsed) }
+	for o := wire.OutcomeCounted; o <= wire.OutcomeUnknownAd; o++ {
+		h.outcome[o] = h.o.Metrics.NewCounter(`clickagg_edge_clicks_total{outcome="` + o.String() + `"}`)
+	}
+	for i, r := range []string{"malformed", "unknown_key", "bad_signature"} {
+		h.invalid[i] = h.o.Metrics.NewCounter(`clickagg_edge_invalid_total{reason="` + r + `"}`)
+	}
+	h.failed = h.o.Metrics.NewCounter(`clickagg_edge_journal_failures_total`)
+	h.latency = h.o.Metrics.NewHistogram(`clickagg_edge_click_duration_seconds`)
+	return h
+}
+
+// Serve is the fasthttp handler.
+func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
+	path := ctx.Path()
+	switch {
+	case bytes.HasPrefix(path, []byte("/c/")):
+		if !ctx.IsGet() && !ctx.IsPost() {
+			ctx.Response.Header.Set("Allow", "GET, POST")
+			fail(ctx, fasthttp.StatusMethodNotAllowed, "use GET or POST")
+			return
+		}
+		start := time.Now()
+		h.click(ctx, path[3:])
+		h.latency.UpdateDuration(start)
+	case string(path) == "/healthz":
+		if h.o.Healthy != nil {
+			if err := h.o.Healthy(); err != nil {
+				fail(ctx, fasthttp.StatusServiceUnavailable, err.Error())
+				return
+			}
+		}
+		ctx.SetContentType("application/json")
+		ctx.SetBodyString(`{"status":"ok"}`)
+	case string(path) == "/metrics":
+		ctx.SetContentType("text/plain; version=0.0.4")
+		h.o.Metrics.WritePrometheus(ctx)
+		metrics.WriteProcessMetrics(ctx)
+	default:
+		fail(ctx, fasthttp.StatusNotFound, "not found: clicks go to /c/{token}")
+	}
+}
+
+func (h *Handler) click(ctx *fasthttp.RequestCtx, tok []byte) {
+	p := h.parsed.Get().(*token.Parsed)
+	defer h.parsed.Put(p)
+	if err := token.Parse(p, tok); err != nil {
+		h.invalid[invMalformed].Inc()
+		fail(ctx, fasthttp.StatusBadRequest, err.Error())
+		return
+	}
+	key := h.o.Catalog.Keys.Get(p.KeyID)
+	if key == nil && h.o.Catalog.Resolve(context.Background(), wire.SigningKeyKey(p.KeyID)) {
+		key = h.o.Catalog.Keys.Get(p.KeyID)
+	}
+	if key == nil {
+		h.invalid[invUnknownKey].Inc()
+		fail(ctx, fasthttp.StatusForbidden, "token signing key is unknown")
+		return
+	}
+	if !token.Verify(p, key) {
+		h.invalid[invBadSig].Inc()
+		fail(ctx, fasthttp.StatusForbidden, "token signature is invalid")
+		return
+	}
+	c := wire.Click{ImpressionID: p.ImpID, ExpiresAt: p.Expiry}
+	ad, ok := h.o.Catalog.Ad(p.AdID)
+	c.AdID = string(p.AdID)
+	if !ok && h.o.Catalog.Resolve(context.Background(), wire.AdKey(c.AdID)) {
+		ad, ok = h.o.Catalog.Ad(p.AdID)
+	}
+	h.client(ctx, &c, p.UserID)
+	switch {
+	case !ok:
+		c.Outcome = wire.OutcomeUnknownAd
+	case h.o.Now().Unix() >= p.Expiry:
+		c.Outcome = wire.OutcomeExpired
+	case !h.o.Dedup.Add(p.ImpID, p.Expiry):
+		c.Outcome = wire.OutcomeDuplicate
+	default:
+		c.Outcome = wire.OutcomeCounted
+	}
+	b, err := h.o.Journal.Append(&c)
+	if err == nil && c.Outcome == wire.OutcomeCounted {
+		err = b.Wait()
+	}
+	if err != nil {
+		if c.Outcome == wire.OutcomeCounted {
+			h.o.Dedup.Remove(p.ImpID)
+		}
+		h.failed.Inc()
+		h.o.Logger.Error("click not recorded", "ad", c.AdID, "err", err)
+		ctx.Response.Header.Set("Retry-After", "1")
+		fail(ctx, fasthttp.StatusServiceUnavailable, "click could not be recorded; try again")
+		return
+	}
+	h.outcome[c.Outcome].Inc()
+	if !ok {
+		fail(ctx, fasthttp.StatusNotFound, "ad is unknown at this edge")
+		return
+	}
+	ctx.Response.Header.Set("Cache-Control", "no-store")
+	ctx.Response.Header.Set("Location", ad.RedirectURL)
+	ctx.SetStatusCode(fasthttp.StatusFound)
+}
+
+// client fills the click's IP, country and user id from the request.
+func (h *Handler) client(ctx *fasthttp.RequestCtx, c *wire.Click, tokenUser []byte) {
+	peer, _ := netip.AddrFromSlice(ctx.RemoteIP())
+	peer = peer.Unmap()
+	c.IP = peer
+	c.Country = [2]byte{'Z', 'Z'}
+	if h.trusted(peer) {
+		if xff := ctx.Request.Header.Peek("X-Forwarded-For"); len(xff) > 0 {
+			first := xff
+			if i := bytes.IndexByte(xff, ','); i >= 0 {
+				first = xff[:i]
+			}
+			if a, err := netip.ParseAddr(string(bytes.TrimSpace(first))); err == nil {
+				c.IP = a.Unmap()
+			}
+		}
+		if g := ctx.Request.Header.Peek("X-Geo-Country"); len(g) == 2 && upper(g[0]) && upper(g[1]) {
+			c.Country = [2]byte{g[0], g[1]}
+		}
+	}
+	switch {
+	case len(tokenUser) > 0:
+		c.UserID = string(tokenUser)
+	default:
+		if uid := ctx.Request.Header.Cookie("uid"); len(uid) > 0 && token.ValidUserID(string(uid)) {
+			c.UserID = string(uid)
+		}
+	}
+}
+
+func upper(b byte) bool { return b >= 'A' && b <= 'Z' }
+
+func (h *Handler) trusted(a netip.Addr) bool {
+	for _, p := range h.o.Trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+func fail(ctx *fasthttp.RequestCtx, code int, msg string) {
+	ctx.SetStatusCode(code)
+	ctx.SetContentType("application/json")
+	ctx.SetBodyString(`{"error":` + quote(msg) + `}`)
+}
+
+// quote makes a JSON string of msg (messages here are ASCII without quotes, but be safe).
+func quote(s string) string {
+	var b bytes.Buffer
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c < 0x20:
+			b.WriteString(`\u00`)
+			b.WriteByte("0123456789abcdef"[c>>4])
+			b.WriteByte("0123456789abcdef"[c&15])
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}

@@ -1,0 +1,45 @@
+package edge
+
+import (
+	"time"
+
+	"github.com/clickagg/clickagg/edge/agg"
+	"github.com/clickagg/clickagg/pkg/wire"
+)
+
+// instrument registers the edge-level metrics: flush latency, buffered messages,
+// link state, dedup size.
+func (n *Node) instrument(a *agg.Aggregator) {
+	flush := n.metrics.NewHistogram(`clickagg_edge_flush_duration_seconds`)
+	partials := n.metrics.NewCounter(`clickagg_edge_partials_published_total`)
+	a.Published = func(p *wire.Partial, took time.Duration) {
+		partials.Inc()
+		flush.Update(took.Seconds())
+	}
+	n.metrics.NewGauge(`clickagg_edge_link_up`, func() float64 {
+		if n.nats.LeafConnected() {
+			return 1
+		}
+		return 0
+	})
+	n.metrics.NewGauge(`clickagg_edge_dedup_impressions`, func() float64 { return float64(n.dedup.Len()) })
+	n.metrics.NewGauge(`clickagg_edge_journal_pending_clicks`, func() float64 { return float64(n.journal.Pending()) })
+	n.metrics.NewGauge(`clickagg_edge_catalog_ads`, func() float64 { return float64(n.catalog.Len()) })
+	n.metrics.NewGauge(`clickagg_edge_buffered_messages`, func() float64 { return float64(n.buffered()) })
+}
+
+// buffered is how many partial messages the hub has not yet taken.
+func (n *Node) buffered() uint64 {
+	ctx, cancel := ctxWithTimeout(time.Second)
+	defer cancel()
+	name, _ := wire.SourceConsumer(wire.PartialsStream, n.o.ID)
+	c, err := n.nats.JS.PushConsumer(ctx, wire.PartialsStream, name)
+	if err != nil {
+		return 0
+	}
+	i, err := c.Info(ctx)
+	if err != nil {
+		return 0
+	}
+	return i.NumPending + uint64(i.NumAckPending)
+}

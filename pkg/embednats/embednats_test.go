@@ -1,0 +1,66 @@
+package embednats
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// A hub and a leaf in their own domains, joined over real TCP: the leaf's stream is
+// readable through the hub by domain, which is what sourcing relies on.
+func TestHubAndLeaf(t *testing.T) {
+	hub, err := Start(Options{Name: "hub", Dir: t.TempDir(), Domain: "hub", LeafListen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hub.Shutdown()
+	if hub.LeafURL() == "" || hub.LeafAddr() == "127.0.0.1:0" {
+		t.Fatalf("leaf url %q", hub.LeafURL())
+	}
+	leaf, err := Start(Options{Name: "e1", Dir: t.TempDir(), Domain: "e1", LeafRemotes: []string{hub.LeafURL()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leaf.Shutdown()
+	deadline := time.Now().Add(10 * time.Second)
+	for !leaf.LeafConnected() || !hub.LeafConnected() {
+		if time.Now().After(deadline) {
+			t.Fatal("leafnode did not connect")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ctx := context.Background()
+	if _, err := leaf.JS.CreateStream(ctx, jetstream.StreamConfig{Name: "S", Subjects: []string{"s.e1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := leaf.JS.Publish(ctx, "s.e1", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	viaHub, err := jetstream.NewWithDomain(hub.NC, "e1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info *jetstream.StreamInfo
+	for time.Now().Before(deadline) {
+		s, err := viaHub.Stream(ctx, "S")
+		if err == nil {
+			info, _ = s.Info(ctx)
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if info == nil || info.State.Msgs != 1 {
+		t.Fatalf("stream via hub domain: %+v", info)
+	}
+}
+
+func TestOptionsErrors(t *testing.T) {
+	if _, err := Start(Options{Domain: "x"}); err == nil {
+		t.Fatal("no Dir accepted")
+	}
+	if _, err := Start(Options{Dir: t.TempDir(), Domain: "x", LeafRemotes: []string{"::bad"}}); err == nil {
+		t.Fatal("bad remote accepted")
+	}
+}

@@ -1,0 +1,133 @@
+package wire
+
+import (
+	"cmp"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Cell is one partial count: clicks of one ad from one country in one minute.
+type Cell struct {
+	Minute  int64 // unix minutes (package minute)
+	AdID    string
+	Country [2]byte
+	Clicks  uint64
+}
+
+// Partial is what an edge publishes on PartialsSubject: the counted clicks of its
+// journal sequences [FromSeq, ThroughSeq], summed per cell, and its low watermark.
+//
+// Every journal sequence is covered by exactly one partial, in order, so the core
+// applies a partial iff ThroughSeq is above what it has applied for (Edge, Epoch):
+// redeliveries and replays are dropped by that one comparison. A partial with
+// FromSeq > ThroughSeq covers nothing and is a heartbeat.
+//
+// WatermarkMs promises that every click the edge received before it is covered by
+// this or an earlier partial.
+type Partial struct {
+	Edge        string
+	Epoch       uint64 // identifies the edge's journal; a new journal starts a new epoch
+	FromSeq     uint64
+	ThroughSeq  uint64
+	WatermarkMs int64
+	Cells       []Cell
+}
+
+// Heartbeat reports whether p covers no journal sequences.
+func (p *Partial) Heartbeat() bool { return p.FromSeq > p.ThroughSeq }
+
+// MsgID is p's JetStream message id: unique per edge and epoch, and the same when
+// a partial is published again after a crash, so the edge's and the hub's
+// duplicate windows drop the copy.
+func (p *Partial) MsgID() string {
+	if p.Heartbeat() {
+		return fmt.Sprintf("%s.%x.h.%d", p.Edge, p.Epoch, p.WatermarkMs)
+	}
+	return fmt.Sprintf("%s.%x.p.%d", p.Edge, p.Epoch, p.ThroughSeq)
+}
+
+const minCellLen = 1 + 1 + 1 + 2 + 1
+
+// SortCells orders cells by minute, then ad id, then country, which makes encoded
+// partials deterministic and smallest.
+func SortCells(cs []Cell) {
+	slices.SortFunc(cs, func(a, b Cell) int {
+		if c := cmp.Compare(a.Minute, b.Minute); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.AdID, b.AdID); c != 0 {
+			return c
+		}
+		return cmp.Compare(string(a.Country[:]), string(b.Country[:]))
+	})
+}
+
+// AppendPartial encodes p. Cells should be sorted (SortCells) for a compact encoding.
+func AppendPartial(dst []byte, p *Partial) []byte {
+	body := make([]byte, 0, 32+24*len(p.Cells))
+	body = appendStr(body, p.Edge)
+	body = binary.BigEndian.AppendUint64(body, p.Epoch)
+	body = binary.AppendUvarint(body, p.FromSeq)
+	body = binary.AppendUvarint(body, p.ThroughSeq)
+	body = binary.AppendVarint(body, p.WatermarkMs)
+	body = binary.AppendUvarint(body, uint64(len(p.Cells)))
+	var prev int64
+	for _, c := range p.Cells {
+		body = binary.AppendVarint(body, c.Minute-prev)
+		prev = c.Minute
+		body = appendStr(body, c.AdID)
+		body = append(body, c.Country[:]...)
+		body = binary.AppendUvarint(body, c.Clicks)
+	}
+	return frame(dst, KindPartial, body)
+}
+
+// DecodePartial decodes a message written by AppendPartial.
+func DecodePartial(msg []byte) (Partial, error) {
+	var p Partial
+	body, err := unframe(msg, KindPartial)
+	if err != nil {
+		return p, fmt.Errorf("decode partial: %w", err)
+	}
+	r := reader{b: body}
+	p.Edge = r.str(32, "edge id")
+	p.Epoch = binary.BigEndian.Uint64(pad8(r.bytes(8)))
+	p.FromSeq = r.uvarint()
+	p.ThroughSeq = r.uvarint()
+	p.WatermarkMs = r.varint()
+	n := r.count(minCellLen)
+	if n > 0 {
+		p.Cells = make([]Cell, 0, n)
+	}
+	var prev int64
+	for i := 0; i < n && r.err == nil; i++ {
+		var c Cell
+		prev += r.varint()
+		c.Minute = prev
+		c.AdID = r.str(MaxIDLen, "ad id")
+		copy(c.Country[:], r.bytes(2))
+		c.Clicks = r.uvarint()
+		if r.err == nil {
+			p.Cells = append(p.Cells, c)
+		}
+	}
+	if r.err == nil && len(r.b) != 0 {
+		r.err = ErrTrailing
+	}
+	if r.err == nil && !ValidEdgeID(p.Edge) {
+		r.err = fmt.Errorf("edge id %q is invalid", p.Edge)
+	}
+	if r.err != nil {
+		return Partial{}, fmt.Errorf("decode partial: %w", r.err)
+	}
+	return p, nil
+}
+
+func pad8(b []byte) []byte {
+	if len(b) == 8 {
+		return b
+	}
+	return make([]byte, 8)
+}
