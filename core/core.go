@@ -109,7 +109,9 @@ func (n *Node) start(ctx context.Context) (err error) {
 	ms := metrics.NewSet()
 	win := window.New()
 	if n.merger, err = merge.Open(merge.Options{JS: n.hub.JS, Dir: filepath.Join(o.DataDir, "merge"), Window: win,
-		Store: n.store, CommitInterval: o.CommitInterval, Hot: o.Hot, Logger: o.Logger, Metrics: ms}); err != nil {
+		Store: n.store, CommitInterval: o.CommitInterval, Hot: o.Hot, Logger: o.Logger, Metrics: ms,
+		// Cross-edge dedup must remember impressions as long as they can be clicked.
+		DedupWindow: max(2*time.Hour, o.ImpressionTTL+10*time.Minute)}); err != nil {
 		return err
 	}
 	bg, cancel := context.WithCancel(context.Background())
@@ -122,7 +124,7 @@ func (n *Node) start(ctx context.Context) (err error) {
 		}
 	}()
 	a := api.New(api.Options{Registry: n.reg, Auth: n.auth, Window: win, Store: n.store, Watermarks: n.watermarks,
-		Ready: n.ready, Hot: o.Hot, Retention: o.Retention, ImpressionTTL: o.ImpressionTTL, Logger: o.Logger, Metrics: ms})
+		Ready: n.ready, Status: n.status, Hot: o.Hot, Retention: o.Retention, ImpressionTTL: o.ImpressionTTL, Logger: o.Logger, Metrics: ms})
 	n.instrument(ms)
 	if n.ln, err = net.Listen("tcp", o.APIAddr); err != nil {
 		return fmt.Errorf("core: api listen: %w", err)
@@ -150,6 +152,18 @@ func (n *Node) watermarks(ctx context.Context) (map[string]int64, error) {
 		out[e] = wms[e]
 	}
 	return out, nil
+}
+
+// status is GET /v1/status's "core" object.
+func (n *Node) status(ctx context.Context) any {
+	st := n.store.Stats()
+	return map[string]any{
+		"merge":      n.merger.Stats(ctx),
+		"ads":        n.reg.Len(),
+		"leafnodes":  n.hub.NS.NumLeafNodes(),
+		"store_rows": st.Rows, "store_bytes": st.DataBytes + st.IndexBytes,
+		"hot_window": n.o.Hot.String(),
+	}
 }
 
 func (n *Node) ready() error {

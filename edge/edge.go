@@ -124,10 +124,7 @@ func (n *Node) start(ctx context.Context) error {
 	}
 	bg, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
-	if hubJS, err := jetstream.NewWithDomain(n.nats.NC, wire.HubDomain); err == nil {
-		n.wg.Add(1)
-		go func() { defer n.wg.Done(); n.bindHubCatalog(bg, hubJS) }()
-	}
+	n.catalog.SetHub(n.nats.NC)
 	loaded := make(chan struct{})
 	n.wg.Add(1)
 	go func() {
@@ -214,23 +211,6 @@ func (n *Node) ensureStreams(ctx context.Context) (uint64, error) {
 		return 0, err
 	}
 	return uint64(s.CachedInfo().Created.UnixNano()), nil
-}
-
-// bindHubCatalog retries binding the hub's catalogue bucket until it succeeds.
-func (n *Node) bindHubCatalog(ctx context.Context, hubJS jetstream.JetStream) {
-	for ctx.Err() == nil {
-		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		kv, err := hubJS.KeyValue(rctx, wire.CatalogBucket)
-		cancel()
-		if err == nil {
-			n.catalog.SetHub(kv)
-			return
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(2 * time.Second):
-		}
-	}
 }
 
 // rebuildDedup replays the journal's counted clicks of the dedup window, so a

@@ -37,6 +37,8 @@ type Options struct {
 	// Watermarks returns each registered edge's merged low watermark (unix ms;
 	// 0 for an edge not heard from).
 	Watermarks func(ctx context.Context) (map[string]int64, error)
+	// Status returns operational details for GET /v1/status (merge progress etc.).
+	Status func(ctx context.Context) any
 	// Ready reports whether the core can serve (for /readyz).
 	Ready func() error
 	// Hot is how far back the window holds minutes (top-N and filters reach that
@@ -80,6 +82,13 @@ func New(o Options) *Server {
 	s.route("GET /v1/ads/{ad_id}/clicks", "", s.clicks)
 	s.route("GET /v1/top", "", s.top)
 	s.route("GET /v1/edges", auth.RoleAdmin, s.edges)
+	s.route("GET /v1/status", auth.RoleAdmin, func(w http.ResponseWriter, r *http.Request, _ auth.Principal) {
+		out := map[string]any{"complete_through": s.completeThrough(r.Context()), "now": s.o.Now().UTC().Format(time.RFC3339Nano)}
+		if s.o.Status != nil {
+			out["core"] = s.o.Status(r.Context())
+		}
+		writeJSON(w, http.StatusOK, out)
+	})
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {

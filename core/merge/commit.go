@@ -50,6 +50,8 @@ func (m *Merger) commit() error {
 		m.last = nil
 	}
 	m.commitDur.UpdateDuration(start)
+	now := time.Now()
+	m.lastCommit.Store(&now)
 	return m.evict()
 }
 

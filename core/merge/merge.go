@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -36,10 +37,14 @@ type Options struct {
 	CommitInterval time.Duration
 	// Hot is how long minutes stay in the window; default 24 h. Older minutes are
 	// answered from the store (per ad, no country breakdown).
-	Hot     time.Duration
-	Now     func() time.Time
-	Logger  *slog.Logger
-	Metrics *metrics.Set
+	Hot time.Duration
+	// DedupWindow is how long counted impressions are remembered for cross-edge
+	// dedup, and how far back the set is rebuilt on start; it must be at least the
+	// longest impression TTL. Default 2 h.
+	DedupWindow time.Duration
+	Now         func() time.Time
+	Logger      *slog.Logger
+	Metrics     *metrics.Set
 }
 
 // Merger is driven by Run; its accessors are safe for concurrent use.
@@ -52,16 +57,19 @@ type Merger struct {
 	wms     map[string]int64
 
 	// Only Run's goroutine touches these.
-	dirty     map[int64]map[string]struct{} // minute → ads changed since the last commit
-	unstored  map[int64]map[string]struct{} // minute → ads whose store write failed
-	touched   map[int64]time.Time           // minute → last change, to evict only settled minutes
-	coldBase  map[int64]map[string]bool     // evicted minutes re-loaded from the store
-	last      jetstream.Msg
-	buf       []byte
-	merged    *metrics.Counter
-	dups      *metrics.Counter
-	bad       *metrics.Counter
-	commitDur *metrics.Histogram
+	dirty      map[int64]map[string]struct{} // minute → ads changed since the last commit
+	unstored   map[int64]map[string]struct{} // minute → ads whose store write failed
+	touched    map[int64]time.Time           // minute → last change, to evict only settled minutes
+	coldBase   map[int64]map[string]bool     // evicted minutes re-loaded from the store
+	imps       map[[16]byte]imp              // counted impressions (cross-edge dedup)
+	crossDups  *metrics.Counter
+	last       jetstream.Msg
+	lastCommit atomic.Pointer[time.Time]
+	buf        []byte
+	merged     *metrics.Counter
+	dups       *metrics.Counter
+	bad        *metrics.Counter
+	commitDur  *metrics.Histogram
 }
 
 // Open replays the commit log into the window and returns a Merger.
@@ -74,6 +82,9 @@ func Open(o Options) (*Merger, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.DedupWindow == 0 {
+		o.DedupWindow = 2 * time.Hour
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -89,7 +100,7 @@ func Open(o Options) (*Merger, error) {
 	}
 	m := &Merger{o: o, applied: map[source]uint64{}, wms: map[string]int64{},
 		dirty: map[int64]map[string]struct{}{}, unstored: map[int64]map[string]struct{}{},
-		touched: map[int64]time.Time{}, coldBase: map[int64]map[string]bool{}}
+		touched: map[int64]time.Time{}, coldBase: map[int64]map[string]bool{}, imps: map[[16]byte]imp{}}
 	replayed := map[int64]bool{}
 	l, err := openLog(filepath.Join(o.Dir, "merge.log"), func(r *record) {
 		if r.kind == recFull {
@@ -119,6 +130,7 @@ func Open(o Options) (*Merger, error) {
 	m.dups = o.Metrics.NewCounter(`clickagg_core_partials_duplicate_total`)
 	m.bad = o.Metrics.NewCounter(`clickagg_core_partials_undecodable_total`)
 	m.commitDur = o.Metrics.NewHistogram(`clickagg_core_commit_duration_seconds`)
+	m.crossDups = o.Metrics.NewCounter(`clickagg_core_cross_edge_duplicates_total`)
 	return m, nil
 }
 
@@ -127,6 +139,29 @@ func (m *Merger) Watermarks() map[string]int64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return maps.Clone(m.wms)
+}
+
+// Stats are the merger's counters since start.
+type Stats struct {
+	Merged     uint64 `json:"partials_merged"`
+	Duplicates uint64 `json:"partials_duplicate"`
+	Bad        uint64 `json:"partials_undecodable"`
+	Pending    uint64 `json:"partials_pending"` // in the hub stream, not yet delivered to the merger
+	LastCommit string `json:"last_commit,omitempty"`
+}
+
+// Stats returns the merger's counters and its backlog.
+func (m *Merger) Stats(ctx context.Context) Stats {
+	st := Stats{Merged: m.merged.Get(), Duplicates: m.dups.Get(), Bad: m.bad.Get()}
+	if c, err := m.o.JS.Consumer(ctx, wire.PartialsStream, consumerName); err == nil {
+		if i, err := c.Info(ctx); err == nil {
+			st.Pending = i.NumPending + uint64(i.NumAckPending)
+		}
+	}
+	if t := m.lastCommit.Load(); t != nil {
+		st.LastCommit = t.UTC().Format(time.RFC3339Nano)
+	}
+	return st
 }
 
 // consumerName is the hub's durable pull consumer the merger reads through.
@@ -141,8 +176,12 @@ func (m *Merger) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("merge consumer: %w", err)
 	}
-	next := m.o.Now().Add(m.o.CommitInterval)
 	defer m.log.close()
+	if err := m.rebuildImps(ctx); err != nil {
+		return fmt.Errorf("merge: rebuild impression set: %w", err)
+	}
+	next := m.o.Now().Add(m.o.CommitInterval)
+	sweep := m.o.Now().Add(time.Minute)
 	for ctx.Err() == nil {
 		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(200*time.Millisecond))
 		if err != nil {
@@ -154,6 +193,10 @@ func (m *Merger) Run(ctx context.Context) error {
 		}
 		for msg := range batch.Messages() {
 			m.apply(msg)
+		}
+		if now := m.o.Now(); now.After(sweep) {
+			m.sweepImps()
+			sweep = now.Add(time.Minute)
 		}
 		if now := m.o.Now(); !now.Before(next) {
 			if err := m.commit(); err != nil {
@@ -192,21 +235,27 @@ func (m *Merger) apply(msg jetstream.Msg) {
 	}
 	m.applied[src] = p.ThroughSeq
 	hotStart := int64(minute.Of(m.o.Now().Add(-m.o.Hot)))
-	now := m.o.Now()
 	for _, c := range p.Cells {
 		if c.Minute < hotStart {
 			m.loadColdBase(c.Minute, c.AdID)
 		}
-		ads := m.dirty[c.Minute]
-		if ads == nil {
-			ads = map[string]struct{}{}
-			m.dirty[c.Minute] = ads
-		}
-		ads[c.AdID] = struct{}{}
-		m.touched[c.Minute] = now
+	}
+	m.dedupRefs(&p, true)
+	for _, c := range p.Cells {
+		m.markDirty(c.Minute, c.AdID)
 	}
 	m.o.Window.AddCells(p.Cells)
 	m.merged.Inc()
+}
+
+func (m *Merger) markDirty(mi int64, ad string) {
+	ads := m.dirty[mi]
+	if ads == nil {
+		ads = map[string]struct{}{}
+		m.dirty[mi] = ads
+	}
+	ads[ad] = struct{}{}
+	m.touched[mi] = m.o.Now()
 }
 
 // loadColdBase brings an evicted minute's stored total for an ad back into the

@@ -48,7 +48,29 @@ func (w *Window) Add(minute int64, ad string, c Country, n uint64) {
 	w.mu.Unlock()
 }
 
+// Sub takes n clicks back (a cross-edge duplicate that turned out later than
+// another click of its impression). It never goes below zero.
+func (w *Window) Sub(minute int64, ad string, c Country, n uint64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	a := w.mins[minute][ad]
+	if a == nil {
+		return
+	}
+	for i := range a.by {
+		if a.by[i].c == c {
+			k := min(n, a.by[i].n)
+			a.by[i].n -= k
+			a.total -= k
+			return
+		}
+	}
+}
+
 func (w *Window) add(minute int64, ad string, c Country, n uint64) {
+	if n == 0 {
+		return
+	}
 	b := w.mins[minute]
 	if b == nil {
 		b = make(bucket)

@@ -376,6 +376,42 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
+// An impression clicked at both edges counts once, also across a core restart,
+// and in the minute of its earliest click.
+func TestCrossEdgeDedup(t *testing.T) {
+	dir := t.TempDir()
+	d := startLocal(t, dir)
+	c := client{t, "http://" + d.core.APIAddr(), admin}
+	c.putAd("x1", "acme")
+	paths := c.mint("x1", 3)
+	for _, p := range paths {
+		for _, e := range d.edges {
+			if code, _ := click(t, e.Addr(), p, "US"); code != 302 {
+				t.Fatalf("click at %s: %d", e.ID(), code)
+			}
+		}
+	}
+	c.waitCounts(map[string]uint64{"x1": 3})
+	time.Sleep(time.Second) // both edges' partials are in
+	c.waitCounts(map[string]uint64{"x1": 3})
+
+	apiAddr, leaf := d.core.APIAddr(), d.core.LeafURL()
+	d.core.Close()
+	var err error
+	d.core, err = core.Start(context.Background(), core.Options{DataDir: filepath.Join(dir, "core"), APIAddr: apiAddr,
+		LeafListen: strings.TrimPrefix(leaf, "nats-leaf://"), AdminToken: admin, Logger: quietLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := c.mint("x1", 1)[0]
+	click(t, d.edges[1].Addr(), paths[0], "US") // same-edge duplicate after the restart
+	click(t, d.edges[0].Addr(), fresh, "US")
+	click(t, d.edges[1].Addr(), fresh, "US")
+	c.waitCounts(map[string]uint64{"x1": 4})
+	time.Sleep(time.Second)
+	c.waitCounts(map[string]uint64{"x1": 4})
+}
+
 // Advertiser keys see only their own ads: another's ad answers 404, top-N is scoped.
 func TestAdvertiserScope(t *testing.T) {
 	d := startLocal(t, t.TempDir())

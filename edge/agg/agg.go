@@ -47,12 +47,18 @@ type cellKey struct {
 	country [2]byte
 }
 
+type pendingRef struct {
+	ref  wire.Ref
+	cell cellKey
+}
+
 // Aggregator runs in one goroutine (Run).
 type Aggregator struct {
 	o       Options
 	through uint64 // last journal sequence covered by a published partial
 	wm      int64  // last published watermark
 	cells   map[cellKey]uint64
+	refs    []pendingRef
 	pending uint64 // journal sequence read but not yet published
 	clicks  []wire.Click
 	cons    jetstream.Consumer // reads the journal from pending+1 on; nil after an error
@@ -183,7 +189,9 @@ func (a *Aggregator) read(ctx context.Context, cons jetstream.Consumer, target u
 		for i := range a.clicks {
 			c := &a.clicks[i]
 			if c.Outcome == wire.OutcomeCounted {
-				a.cells[cellKey{int64(minute.OfMillis(c.TimeMs)), c.AdID, c.Country}]++
+				k := cellKey{int64(minute.OfMillis(c.TimeMs)), c.AdID, c.Country}
+				a.cells[k]++
+				a.refs = append(a.refs, pendingRef{wire.Ref{ImpressionID: c.ImpressionID, TimeMs: c.TimeMs, ExpiresAt: c.ExpiresAt}, k})
 			}
 		}
 		a.pending = seq
@@ -208,6 +216,15 @@ func (a *Aggregator) publish(ctx context.Context, wm int64) error {
 			p.Cells = append(p.Cells, wire.Cell{Minute: k.minute, AdID: k.ad, Country: k.country, Clicks: n})
 		}
 		wire.SortCells(p.Cells)
+		index := make(map[cellKey]uint32, len(p.Cells))
+		for i, c := range p.Cells {
+			index[cellKey{c.Minute, c.AdID, c.Country}] = uint32(i)
+		}
+		p.Refs = make([]wire.Ref, len(a.refs))
+		for i, r := range a.refs {
+			p.Refs[i] = r.ref
+			p.Refs[i].Cell = index[r.cell]
+		}
 	}
 	start := time.Now()
 	_, err := a.o.JS.Publish(ctx, wire.PartialsSubject(a.o.Edge), wire.AppendPartial(nil, &p), jetstream.WithMsgID(p.MsgID()))
@@ -216,6 +233,7 @@ func (a *Aggregator) publish(ctx context.Context, wm int64) error {
 	}
 	a.through, a.wm = p.ThroughSeq, wm
 	clear(a.cells)
+	a.refs = a.refs[:0]
 	if a.Published != nil {
 		a.Published(&p, time.Since(start))
 	}

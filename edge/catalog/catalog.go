@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/clickagg/clickagg/pkg/token"
@@ -33,7 +34,7 @@ type Catalog struct {
 	// hub, when set, is read on a miss: an ad registered a moment ago may not have
 	// reached the mirror yet. Misses are rate limited (missBudget per second) so
 	// that garbage tokens cannot turn into a flood of hub reads.
-	hub        atomic.Pointer[jetstream.KeyValue]
+	nc         *nats.Conn // the edge's connection; Resolve asks the hub through it
 	missMu     sync.Mutex
 	missSecond int64
 	missLeft   int
@@ -42,14 +43,20 @@ type Catalog struct {
 // missBudget is how many hub reads misses may cause per second.
 const missBudget = 100
 
-// SetHub enables reads from the hub's bucket on a miss.
-func (c *Catalog) SetHub(kv jetstream.KeyValue) { c.hub.Store(&kv) }
+// SetHub enables reads from the hub's bucket on a miss, through nc. Call it before
+// the catalogue is shared.
+func (c *Catalog) SetHub(nc *nats.Conn) { c.nc = nc }
+
+// directGet is the hub's JetStream direct-get subject for a catalogue key: one
+// request, no consumer, answered by the hub across the leafnode link.
+func directGet(key string) string {
+	return "$JS." + wire.HubDomain + ".API.DIRECT.GET.KV_" + wire.CatalogBucket + ".$KV." + wire.CatalogBucket + "." + key
+}
 
 // Resolve reads key from the hub (when enabled and within budget) and applies it.
 // It reports whether it found the entry.
 func (c *Catalog) Resolve(ctx context.Context, key string) bool {
-	hub := c.hub.Load()
-	if hub == nil {
+	if c.nc == nil {
 		return false
 	}
 	c.missMu.Lock()
@@ -64,11 +71,14 @@ func (c *Catalog) Resolve(ctx context.Context, key string) bool {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
-	e, err := (*hub).Get(ctx, key)
-	if err != nil {
+	m, err := c.nc.RequestWithContext(ctx, directGet(key), nil)
+	if err != nil || m.Header.Get("Status") != "" || len(m.Data) == 0 {
+		return false // no answer, or 404/408 from the hub
+	}
+	if op := m.Header.Get("KV-Operation"); op == "DEL" || op == "PURGE" {
 		return false
 	}
-	return c.Apply(key, e.Value(), false) == nil
+	return c.Apply(key, m.Data, false) == nil
 }
 
 // New returns an empty catalogue.

@@ -16,6 +16,16 @@ type Cell struct {
 	Clicks  uint64
 }
 
+// Ref names one counted click in a partial, so the core can count an impression
+// once across edges: the earliest click of an impression (by time, then edge id)
+// is the one that counts.
+type Ref struct {
+	ImpressionID [16]byte
+	TimeMs       int64  // edge receive time, unix ms
+	ExpiresAt    int64  // impression expiry, unix seconds: the core forgets it after
+	Cell         uint32 // index into Partial.Cells
+}
+
 // Partial is what an edge publishes on PartialsSubject: the counted clicks of its
 // journal sequences [FromSeq, ThroughSeq], summed per cell, and its low watermark.
 //
@@ -33,6 +43,7 @@ type Partial struct {
 	ThroughSeq  uint64
 	WatermarkMs int64
 	Cells       []Cell
+	Refs        []Ref // one per counted click; Cells[i].Clicks equals the refs naming i
 }
 
 // Heartbeat reports whether p covers no journal sequences.
@@ -48,7 +59,10 @@ func (p *Partial) MsgID() string {
 	return fmt.Sprintf("%s.%x.p.%d", p.Edge, p.Epoch, p.ThroughSeq)
 }
 
-const minCellLen = 1 + 1 + 1 + 2 + 1
+const (
+	minCellLen = 1 + 1 + 1 + 2 + 1
+	minRefLen  = 16 + 1 + 1 + 1
+)
 
 // SortCells orders cells by minute, then ad id, then country, which makes encoded
 // partials deterministic and smallest.
@@ -80,6 +94,15 @@ func AppendPartial(dst []byte, p *Partial) []byte {
 		body = appendStr(body, c.AdID)
 		body = append(body, c.Country[:]...)
 		body = binary.AppendUvarint(body, c.Clicks)
+	}
+	body = binary.AppendUvarint(body, uint64(len(p.Refs)))
+	prev = 0
+	for _, r := range p.Refs {
+		body = append(body, r.ImpressionID[:]...)
+		body = binary.AppendVarint(body, r.TimeMs-prev)
+		prev = r.TimeMs
+		body = binary.AppendVarint(body, r.ExpiresAt-r.TimeMs/1000)
+		body = binary.AppendUvarint(body, uint64(r.Cell))
 	}
 	return frame(dst, KindPartial, body)
 }
@@ -113,6 +136,7 @@ func DecodePartial(msg []byte) (Partial, error) {
 			p.Cells = append(p.Cells, c)
 		}
 	}
+	p.Refs = decodeRefs(&r, len(p.Cells))
 	if r.err == nil && len(r.b) != 0 {
 		r.err = ErrTrailing
 	}
@@ -130,4 +154,27 @@ func pad8(b []byte) []byte {
 		return b
 	}
 	return make([]byte, 8)
+}
+
+func decodeRefs(r *reader, cells int) []Ref {
+	n := r.count(minRefLen)
+	if n == 0 {
+		return nil
+	}
+	out := make([]Ref, 0, n)
+	var prev int64
+	for i := 0; i < n && r.err == nil; i++ {
+		var x Ref
+		copy(x.ImpressionID[:], r.bytes(16))
+		prev += r.varint()
+		x.TimeMs = prev
+		x.ExpiresAt = r.varint() + x.TimeMs/1000
+		c := r.uvarint()
+		if r.err == nil && c >= uint64(cells) {
+			r.fail(fmt.Errorf("ref %d names cell %d of %d", i, c, cells))
+		}
+		x.Cell = uint32(c)
+		out = append(out, x)
+	}
+	return out
 }

@@ -56,6 +56,8 @@ func TestPartialRoundTrip(t *testing.T) {
 	p := Partial{Edge: "pop-a", Epoch: 0xdeadbeef, FromSeq: 10, ThroughSeq: 42, WatermarkMs: 1763800000123,
 		Cells: []Cell{{Minute: 29396666, AdID: "b", Country: [2]byte{'U', 'S'}, Clicks: 3}, {Minute: 29396665, AdID: "a", Country: [2]byte{'Z', 'Z'}, Clicks: 1}}}
 	SortCells(p.Cells)
+	p.Refs = []Ref{{ImpressionID: [16]byte{1}, TimeMs: 1763800000100, ExpiresAt: 1763803600, Cell: 1},
+		{ImpressionID: [16]byte{2}, TimeMs: 1763800000050, ExpiresAt: 1763800001, Cell: 0}}
 	if p.Cells[0].AdID != "a" {
 		t.Fatal("SortCells did not order by minute")
 	}
@@ -88,12 +90,14 @@ func TestDecodeErrors(t *testing.T) {
 	f("kind", append([]byte{KindClicks}, good[1:]...), "kind")
 	f("version", append([]byte{KindPartial, 9}, good[2:]...), "version")
 	f("flags", append([]byte{KindPartial, 1, 0x80}, good[3:]...), "flags")
-	f("truncated", good[:len(good)-1], "fit")
+	f("truncated", good[:len(good)-1], "truncated")
 	f("short", good[:5], "truncated")
 	f("trailing", append(bytes.Clone(good), 0), "trailing")
 	f("bad edge", AppendPartial(nil, &Partial{Edge: "Bad Edge"}), "edge id")
 	huge := append([]byte{KindPartial, 1, 0}, 2, 'e', '1', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f)
 	f("count", huge, "does not fit")
+	badRef := AppendPartial(nil, &Partial{Edge: "e1", Cells: []Cell{{AdID: "a", Clicks: 1}}, Refs: []Ref{{Cell: 1}}})
+	f("ref cell", badRef, "names cell")
 	if _, err := DecodeClicks(nil, []byte{KindClicks, 1, flagS2, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}); err == nil {
 		t.Fatal("bad s2 body accepted")
 	}
