@@ -19,7 +19,7 @@ func (m *Merger) commit() error {
 		return m.evict()
 	}
 	start := time.Now()
-	r := &record{kind: recDelta, minutes: make(map[int64][]wire.Cell, len(m.dirty))}
+	r := &record{kind: recDelta, hubSeq: m.hubSeq, minutes: make(map[int64][]wire.Cell, len(m.dirty))}
 	m.mu.Lock()
 	r.applied, r.wms = maps.Clone(m.applied), maps.Clone(m.wms)
 	m.mu.Unlock()

@@ -19,6 +19,7 @@ import (
 //
 //	u32 len | u32 crc32c(payload) | payload
 //	payload: kind (1 full, 2 delta)
+//	         hub seq:    uvarint, the last PARTIALS sequence applied
 //	         applied:    uvarint n, n × (edge, u64 epoch, uvarint through)
 //	         watermarks: uvarint n, n × (edge, varint unix ms)
 //	         minutes:    uvarint n, n × (varint minute, uvarint cells, cells × (ad, 2-byte country, uvarint clicks))
@@ -42,6 +43,7 @@ type source struct {
 
 type record struct {
 	kind    byte
+	hubSeq  uint64
 	applied map[source]uint64
 	wms     map[string]int64
 	minutes map[int64][]wire.Cell
@@ -50,6 +52,7 @@ type record struct {
 func appendRecord(dst []byte, r *record) []byte {
 	start := len(dst)
 	dst = append(dst, 0, 0, 0, 0, 0, 0, 0, 0, r.kind)
+	dst = binary.AppendUvarint(dst, r.hubSeq)
 	dst = binary.AppendUvarint(dst, uint64(len(r.applied)))
 	for s, through := range r.applied {
 		dst = appendStr(dst, s.edge)
@@ -127,6 +130,7 @@ func decodeRecord(p []byte) (*record, error) {
 	}
 	d := &dec{b: p}
 	r := &record{kind: d.raw(1)[0], applied: map[source]uint64{}, wms: map[string]int64{}, minutes: map[int64][]wire.Cell{}}
+	r.hubSeq = d.uv()
 	for n := d.uv(); n > 0 && !d.bad; n-- {
 		e := d.str()
 		ep := d.raw(8)

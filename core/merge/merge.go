@@ -64,6 +64,7 @@ type Merger struct {
 	imps       map[[16]byte]imp              // counted impressions (cross-edge dedup)
 	crossDups  *metrics.Counter
 	last       jetstream.Msg
+	hubSeq     uint64 // last PARTIALS sequence applied
 	lastCommit atomic.Pointer[time.Time]
 	buf        []byte
 	merged     *metrics.Counter
@@ -108,7 +109,7 @@ func Open(o Options) (*Merger, error) {
 				o.Window.ReplaceMinute(mi, nil)
 			}
 		}
-		m.applied, m.wms = r.applied, r.wms
+		m.applied, m.wms, m.hubSeq = r.applied, r.wms, r.hubSeq
 		for mi, cells := range r.minutes {
 			o.Window.ReplaceMinute(mi, cells)
 			replayed[mi] = true
@@ -169,14 +170,11 @@ const consumerName = "merger"
 
 // Run merges until ctx ends, then commits what it holds.
 func (m *Merger) Run(ctx context.Context) error {
-	cons, err := m.o.JS.CreateOrUpdateConsumer(ctx, wire.PartialsStream, jetstream.ConsumerConfig{
-		Durable: consumerName, AckPolicy: jetstream.AckAllPolicy, AckWait: 2 * time.Minute,
-		MaxAckPending: 1 << 20, DeliverPolicy: jetstream.DeliverAllPolicy,
-	})
+	defer m.log.close()
+	cons, err := m.consumer(ctx)
 	if err != nil {
 		return fmt.Errorf("merge consumer: %w", err)
 	}
-	defer m.log.close()
 	if err := m.rebuildImps(ctx); err != nil {
 		return fmt.Errorf("merge: rebuild impression set: %w", err)
 	}
@@ -208,8 +206,26 @@ func (m *Merger) Run(ctx context.Context) error {
 	return m.commit()
 }
 
+// consumer (re)creates the merger's durable consumer to start right after the last
+// committed sequence, so a crash redelivers at once instead of after AckWait.
+func (m *Merger) consumer(ctx context.Context) (jetstream.Consumer, error) {
+	err := m.o.JS.DeleteConsumer(ctx, wire.PartialsStream, consumerName)
+	if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, err
+	}
+	cfg := jetstream.ConsumerConfig{Durable: consumerName, AckPolicy: jetstream.AckAllPolicy, AckWait: 2 * time.Minute,
+		MaxAckPending: 1 << 20, DeliverPolicy: jetstream.DeliverAllPolicy}
+	if m.hubSeq > 0 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, m.hubSeq+1
+	}
+	return m.o.JS.CreateOrUpdateConsumer(ctx, wire.PartialsStream, cfg)
+}
+
 func (m *Merger) apply(msg jetstream.Msg) {
 	m.last = msg
+	if md, err := msg.Metadata(); err == nil {
+		m.hubSeq = md.Sequence.Stream
+	}
 	p, err := wire.DecodePartial(msg.Data())
 	if err != nil {
 		m.bad.Inc()

@@ -1,0 +1,227 @@
+package merge
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/clickagg/clickagg/core/hub"
+	"github.com/clickagg/clickagg/core/store"
+	"github.com/clickagg/clickagg/core/window"
+	"github.com/clickagg/clickagg/pkg/minute"
+	"github.com/clickagg/clickagg/pkg/wire"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+type rig struct {
+	t    *testing.T
+	dir  string
+	hub  *hub.Hub
+	st   *store.Store
+	win  *window.Window
+	m    *Merger
+	stop context.CancelFunc
+	done chan error
+}
+
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	dir := t.TempDir()
+	h, err := hub.Start(context.Background(), hub.Options{Dir: filepath.Join(dir, "nats"), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(store.Options{Dir: filepath.Join(dir, "store"), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rig{t: t, dir: dir, hub: h, st: st}
+	t.Cleanup(func() { r.stopMerger(); st.Close(); h.Close() })
+	return r
+}
+
+// open opens a merger on the rig's directory (a restart when one ran before).
+func (r *rig) open() {
+	r.t.Helper()
+	r.win = window.New()
+	m, err := Open(Options{JS: r.hub.JS, Dir: filepath.Join(r.dir, "merge"), Window: r.win, Store: r.st,
+		CommitInterval: 50 * time.Millisecond, Logger: quiet})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.m = m
+}
+
+func (r *rig) run() {
+	ctx, cancel := context.WithCancel(context.Background())
+	r.stop, r.done = cancel, make(chan error, 1)
+	go func() { r.done <- r.m.Run(ctx) }()
+}
+
+func (r *rig) stopMerger() {
+	if r.stop != nil {
+		r.stop()
+		<-r.done
+		r.stop = nil
+	}
+}
+
+var now = time.Now()
+var cur = int64(minute.Of(now))
+
+// publish puts a partial into the hub stream as sourcing would, with a fresh
+// message id so JetStream's duplicate window does not hide a redelivery.
+func (r *rig) publish(p wire.Partial) {
+	r.t.Helper()
+	p.WatermarkMs = now.UnixMilli()
+	_, err := r.hub.JS.Publish(context.Background(), "clickagg.hub."+wire.PartialsStream, wire.AppendPartial(nil, &p),
+		jetstream.WithMsgID(p.MsgID()+time.Now().String()))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func part(edge string, from, through uint64, ad string, clicks uint64, imps ...byte) wire.Partial {
+	p := wire.Partial{Edge: edge, Epoch: 1, FromSeq: from, ThroughSeq: through,
+		Cells: []wire.Cell{{Minute: cur, AdID: ad, Country: [2]byte{'U', 'S'}, Clicks: clicks}}}
+	for i, b := range imps {
+		p.Refs = append(p.Refs, wire.Ref{ImpressionID: [16]byte{b}, TimeMs: now.UnixMilli() + int64(i), ExpiresAt: now.Unix() + 3600})
+	}
+	return p
+}
+
+func (r *rig) wantCount(ad string, want uint64) {
+	r.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, got := r.win.Series(ad, cur, cur+1, window.Country{})
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("%s: %d clicks, want %d", ad, got, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Redelivered partials, and partials published again after an edge crash, never
+// change a count; a restart restores the counts from the commit log.
+func TestRedeliveryAndRestart(t *testing.T) {
+	r := newRig(t)
+	r.open()
+	r.run()
+	r.publish(part("e1", 1, 5, "a", 3))
+	r.publish(part("e1", 6, 9, "a", 2))
+	r.publish(part("e1", 6, 9, "a", 2)) // redelivery
+	r.publish(part("e2", 1, 1, "a", 1))
+	r.publish(wire.Partial{Edge: "e1", Epoch: 1, FromSeq: 10, ThroughSeq: 9}) // heartbeat
+	r.wantCount("a", 6)
+	r.stopMerger()
+
+	r.open()
+	r.wantCount("a", 6) // from the commit log, before anything is fetched
+	r.run()
+	r.publish(part("e1", 1, 5, "a", 3)) // old again
+	r.publish(part("e1", 10, 12, "a", 4))
+	r.wantCount("a", 10)
+	time.Sleep(200 * time.Millisecond)
+	r.wantCount("a", 10)
+	if got := r.m.Stats(context.Background()); got.Duplicates != 1 || got.Merged != 1 {
+		t.Fatalf("stats %+v, want 1 duplicate and 1 merged since the restart (it starts after its committed sequence)", got)
+	}
+	if wm := r.m.Watermarks()["e1"]; wm != now.UnixMilli() {
+		t.Fatalf("watermark %d", wm)
+	}
+}
+
+// A crash after partials were applied but before the commit (and so before the
+// ack) loses nothing and counts nothing twice: the restarted merger starts right
+// after the last committed sequence.
+func TestCrashBetweenApplyAndAck(t *testing.T) {
+	r := newRig(t)
+	r.open()
+	r.run()
+	r.publish(part("e1", 1, 1, "a", 1))
+	r.wantCount("a", 1)
+	r.stopMerger() // committed
+
+	r.open()
+	cons, err := r.m.consumer(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.publish(part("e1", 2, 3, "a", 2))
+	r.publish(part("e1", 4, 4, "a", 5))
+	batch, err := cons.Fetch(2, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for msg := range batch.Messages() {
+		r.m.apply(msg)
+	}
+	r.wantCount("a", 8)
+	r.m.log.close() // crash: applied in memory, never committed nor acked
+
+	r.open()
+	r.wantCount("a", 1)
+	r.run()
+	r.wantCount("a", 8)
+	time.Sleep(200 * time.Millisecond)
+	r.wantCount("a", 8)
+}
+
+// An impression counted at two edges counts once, in the minute of the earlier
+// click, and the decision survives a restart.
+func TestCrossEdge(t *testing.T) {
+	r := newRig(t)
+	r.open()
+	r.run()
+	late := part("e2", 1, 1, "a", 1, 7)
+	late.Refs[0].TimeMs += 1000
+	r.publish(late)
+	r.publish(part("e1", 1, 2, "a", 2, 7, 8)) // impression 7 again, earlier: moves the count
+	r.wantCount("a", 2)
+	r.stopMerger()
+	r.open()
+	r.run()
+	r.publish(part("e3", 1, 1, "a", 1, 8)) // impression 8 again, later: dropped
+	r.publish(part("e3", 2, 2, "a", 1, 9))
+	r.wantCount("a", 3)
+	time.Sleep(200 * time.Millisecond)
+	r.wantCount("a", 3)
+}
+
+// A torn last record is cut off and the records before it are kept.
+func TestTornLog(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "merge.log")
+	l, err := openLog(path, func(*record) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &record{kind: recDelta, hubSeq: 7, applied: map[source]uint64{{"e1", 1}: 9}, wms: map[string]int64{"e1": 5},
+		minutes: map[int64][]wire.Cell{3: {{Minute: 3, AdID: "a", Country: [2]byte{'Z', 'Z'}, Clicks: 4}}}}
+	b := appendRecord(nil, rec)
+	l.append(b)
+	l.append(b[:len(b)-3]) // torn
+	l.close()
+	var got []*record
+	l, err = openLog(path, func(r *record) { got = append(got, r) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.close()
+	if len(got) != 1 || got[0].hubSeq != 7 || got[0].applied[source{"e1", 1}] != 9 || got[0].minutes[3][0].Clicks != 4 {
+		t.Fatalf("replayed %+v", got)
+	}
+	if l.size != int64(len(b)) {
+		t.Fatalf("size %d after cutting the torn tail, want %d", l.size, len(b))
+	}
+}
