@@ -27,7 +27,7 @@ type Catalog struct {
 	Keys token.Keyring
 
 	mu  sync.RWMutex
-	ads map[string]wire.Ad
+	ads map[string]entry
 
 	updates atomic.Uint64
 
@@ -81,15 +81,21 @@ func (c *Catalog) Resolve(ctx context.Context, key string) bool {
 	return c.Apply(key, m.Data, false) == nil
 }
 
-// New returns an empty catalogue.
-func New() *Catalog { return &Catalog{ads: make(map[string]wire.Ad)} }
+// entry keeps the id string so lookups by []byte can return it without allocating.
+type entry struct {
+	id string
+	wire.Ad
+}
 
-// Ad returns the ad with id.
-func (c *Catalog) Ad(id []byte) (wire.Ad, bool) {
+// New returns an empty catalogue.
+func New() *Catalog { return &Catalog{ads: make(map[string]entry)} }
+
+// Ad returns the ad with id, and id as the catalogue's string (no allocation).
+func (c *Catalog) Ad(id []byte) (string, wire.Ad, bool) {
 	c.mu.RLock()
-	a, ok := c.ads[string(id)]
+	e, ok := c.ads[string(id)]
 	c.mu.RUnlock()
-	return a, ok
+	return e.id, e.Ad, ok
 }
 
 // Len is the number of ads held.
@@ -123,7 +129,7 @@ func (c *Catalog) Apply(key string, value []byte, deleted bool) error {
 			return fmt.Errorf("ad %s: %w", id, err)
 		}
 		c.mu.Lock()
-		c.ads[id] = a
+		c.ads[id] = entry{id, a}
 		c.mu.Unlock()
 	case "signkey":
 		kid, err := strconv.ParseUint(id, 10, 32)

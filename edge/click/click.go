@@ -117,25 +117,28 @@ func (h *Handler) click(ctx *fasthttp.RequestCtx, tok []byte) {
 		fail(ctx, fasthttp.StatusBadRequest, err.Error())
 		return
 	}
-	key := h.o.Catalog.Keys.Get(p.KeyID)
-	if key == nil && h.o.Catalog.Resolve(context.Background(), wire.SigningKeyKey(p.KeyID)) {
-		key = h.o.Catalog.Keys.Get(p.KeyID)
+	known, valid := h.o.Catalog.Keys.Verify(p)
+	if !known && h.o.Catalog.Resolve(context.Background(), wire.SigningKeyKey(p.KeyID)) {
+		known, valid = h.o.Catalog.Keys.Verify(p)
 	}
-	if key == nil {
+	if !known {
 		h.invalid[invUnknownKey].Inc()
 		fail(ctx, fasthttp.StatusForbidden, "token signing key is unknown")
 		return
 	}
-	if !token.Verify(p, key) {
+	if !valid {
 		h.invalid[invBadSig].Inc()
 		fail(ctx, fasthttp.StatusForbidden, "token signature is invalid")
 		return
 	}
 	c := wire.Click{ImpressionID: p.ImpID, ExpiresAt: p.Expiry}
-	ad, ok := h.o.Catalog.Ad(p.AdID)
-	c.AdID = string(p.AdID)
-	if !ok && h.o.Catalog.Resolve(context.Background(), wire.AdKey(c.AdID)) {
-		ad, ok = h.o.Catalog.Ad(p.AdID)
+	id, ad, ok := h.o.Catalog.Ad(p.AdID)
+	if !ok && h.o.Catalog.Resolve(context.Background(), wire.AdKey(string(p.AdID))) {
+		id, ad, ok = h.o.Catalog.Ad(p.AdID)
+	}
+	c.AdID = id
+	if !ok {
+		c.AdID = string(p.AdID)
 	}
 	h.client(ctx, &c, p.UserID)
 	switch {

@@ -87,7 +87,13 @@ func New(o Options) *Journal {
 	return j
 }
 
-func newBatch() *Batch { return &Batch{done: make(chan struct{})} }
+// recPool recycles batch buffers: a batch's records are no longer needed once it
+// is published, and reusing them keeps the click path free of allocations.
+var recPool = sync.Pool{New: func() any { s := make([]wire.Click, 0, 64); return &s }}
+
+func newBatch() *Batch {
+	return &Batch{done: make(chan struct{}), recs: (*recPool.Get().(*[]wire.Click))[:0]}
+}
 
 // Append stamps c.TimeMs with the receive time and adds c to the current batch.
 // The click is durable once the returned batch's Wait returns nil.
@@ -180,6 +186,9 @@ func (j *Journal) run() {
 			j.mu.Lock()
 			j.inflight = nil
 			j.mu.Unlock()
+			recs := b.recs[:0]
+			b.recs = nil
+			recPool.Put(&recs)
 			close(b.done)
 		}
 		if !ok {

@@ -104,9 +104,24 @@ func TestKeyring(t *testing.T) {
 	if !bytes.Equal(r.Get(1), key) || r.Len() != 2 {
 		t.Fatal("Set/Get")
 	}
+	var p Parsed
+	Parse(&p, []byte(sign(t, Claims{KeyID: 1, ExpiresAt: 2e9, AdID: "ad1"})))
+	if known, ok := r.Verify(&p); !known || !ok {
+		t.Fatalf("Verify: known %v ok %v", known, ok)
+	}
+	if n := testing.AllocsPerRun(100, func() { r.Verify(&p) }); n != 0 && !raceEnabled {
+		t.Fatalf("Keyring.Verify allocates %v times", n)
+	}
+	p.Raw[len(p.Raw)-1] ^= 1
+	if known, ok := r.Verify(&p); !known || ok {
+		t.Fatal("tampered MAC verified")
+	}
 	r.Set(1, nil)
 	if r.Get(1) != nil || r.Len() != 1 {
 		t.Fatal("remove")
+	}
+	if known, _ := r.Verify(&p); known {
+		t.Fatal("removed key still known")
 	}
 }
 
@@ -131,6 +146,22 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+func BenchmarkParseKeyringVerify(b *testing.B) {
+	s := []byte(sign(b, Claims{KeyID: 1, ExpiresAt: 2e9, AdID: "ad-1234567", UserID: "user-12345"}))
+	var r Keyring
+	r.Set(1, key)
+	var p Parsed
+	b.ReportAllocs()
+	for b.Loop() {
+		if Parse(&p, s) != nil {
+			b.Fatal("bad")
+		}
+		if _, ok := r.Verify(&p); !ok {
+			b.Fatal("bad")
+		}
+	}
 }
 
 func BenchmarkParseVerify(b *testing.B) {
