@@ -33,6 +33,10 @@ type Options struct {
 	LeafListen string // leafnode listener edges dial, default "127.0.0.1:7422"; port 0 picks one
 	// NATSListen optionally exposes the hub to ordinary NATS clients.
 	NATSListen string
+	// NATSURL, when set, uses an external NATS server or cluster (JetStream domain
+	// "hub", leafnodes enabled) instead of the embedded hub; LeafListen, NATSListen
+	// and the hub's store directory are then the server's business.
+	NATSURL    string
 	AdminToken string // required, ≥ 16 characters
 	// Hot is how far back top-N and filters reach (in memory); default 24 h.
 	Hot time.Duration
@@ -93,7 +97,7 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 
 func (n *Node) start(ctx context.Context) (err error) {
 	o := n.o
-	if n.hub, err = hub.Start(ctx, hub.Options{Dir: filepath.Join(o.DataDir, "nats"), LeafListen: o.LeafListen,
+	if n.hub, err = hub.Start(ctx, hub.Options{URL: o.NATSURL, Dir: filepath.Join(o.DataDir, "nats"), LeafListen: o.LeafListen,
 		ClientListen: o.NATSListen, Logger: o.Logger}); err != nil {
 		return err
 	}
@@ -160,21 +164,21 @@ func (n *Node) status(ctx context.Context) any {
 	return map[string]any{
 		"merge":      n.merger.Stats(ctx),
 		"ads":        n.reg.Len(),
-		"leafnodes":  n.hub.NS.NumLeafNodes(),
+		"leafnodes":  n.hub.LeafNodes(),
 		"store_rows": st.Rows, "store_bytes": st.DataBytes + st.IndexBytes,
 		"hot_window": n.o.Hot.String(),
 	}
 }
 
 func (n *Node) ready() error {
-	if !n.hub.NS.JetStreamEnabled() {
-		return errors.New("jetstream is not running")
+	if !n.hub.NC.IsConnected() {
+		return errors.New("not connected to the NATS hub")
 	}
 	return nil
 }
 
 func (n *Node) instrument(ms *metrics.Set) {
-	ms.NewGauge(`clickagg_core_leafnodes`, func() float64 { return float64(n.hub.NS.NumLeafNodes()) })
+	ms.NewGauge(`clickagg_core_leafnodes`, func() float64 { return float64(n.hub.LeafNodes()) })
 	ms.NewGauge(`clickagg_core_ads`, func() float64 { return float64(n.reg.Len()) })
 	ms.NewGauge(`clickagg_core_store_rows`, func() float64 { return float64(n.store.Stats().Rows) })
 	ms.NewGauge(`clickagg_core_store_bytes`, func() float64 {

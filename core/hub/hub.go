@@ -26,7 +26,11 @@ import (
 
 // Options configure a hub.
 type Options struct {
-	Dir          string // JetStream store; required
+	// URL, when set, connects to an external NATS server or cluster instead of
+	// embedding one (real deployments beyond one machine). Its JetStream domain must
+	// be "hub" and it must accept the edges' leafnode connections (deploy/nats).
+	URL          string
+	Dir          string // JetStream store of the embedded server; required without URL
 	LeafListen   string // e.g. "0.0.0.0:7422"; port 0 picks one
 	ClientListen string // optional NATS client listener for operators' tools
 	// Retention of the hub streams: how long partials and raw clicks are kept for
@@ -51,8 +55,14 @@ func Start(ctx context.Context, o Options) (*Hub, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	s, err := embednats.Start(embednats.Options{Name: "hub", Dir: o.Dir, Domain: wire.HubDomain,
-		LeafListen: o.LeafListen, ClientListen: o.ClientListen, Logger: o.Logger})
+	var s *embednats.Server
+	var err error
+	if o.URL != "" {
+		s, err = embednats.Connect(o.URL, "clickagg-core")
+	} else {
+		s, err = embednats.Start(embednats.Options{Name: "hub", Dir: o.Dir, Domain: wire.HubDomain,
+			LeafListen: o.LeafListen, ClientListen: o.ClientListen, Logger: o.Logger})
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/clickagg/clickagg/core"
 	"github.com/clickagg/clickagg/edge"
+	"github.com/clickagg/clickagg/pkg/embednats"
 )
 
 const admin = "test-admin-token-0123456789"
@@ -462,4 +462,36 @@ func TestRunHelpAndBadFlags(t *testing.T) {
 	}
 }
 
-var _ = netip.Addr{}
+
+// A core on an external NATS hub (as in a real multi-machine deployment): an edge
+// joins that hub's leafnode port and its clicks are counted.
+func TestExternalHub(t *testing.T) {
+	dir := t.TempDir()
+	ext, err := embednats.Start(embednats.Options{Name: "external", Dir: filepath.Join(dir, "ext"), Domain: "hub",
+		ClientListen: "127.0.0.1:0", LeafListen: "127.0.0.1:0", Logger: quietLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ext.Shutdown()
+	c0, err := core.Start(context.Background(), core.Options{DataDir: filepath.Join(dir, "core"), APIAddr: "127.0.0.1:0",
+		NATSURL: ext.ClientURL(), AdminToken: admin, Logger: quietLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c0.Close()
+	e, err := edge.Start(context.Background(), edge.Options{ID: "pop-x", DataDir: filepath.Join(dir, "edge"),
+		HTTPAddr: "127.0.0.1:0", HubURL: ext.LeafURL(), Logger: quietLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	waitRegistered(t, e)
+	c := client{t, "http://" + c0.APIAddr(), admin}
+	c.putAd("ext1", "acme")
+	for _, p := range c.mint("ext1", 3) {
+		if code, _ := click(t, e.Addr(), p, ""); code != 302 {
+			t.Fatalf("click: %d", code)
+		}
+	}
+	c.waitCounts(map[string]uint64{"ext1": 3})
+}

@@ -133,6 +133,24 @@ func Start(o Options) (*Server, error) {
 	return &Server{leafAddr: leafAddr, NS: ns, NC: nc, JS: js}, nil
 }
 
+// Connect returns a Server for an external NATS server at url: no embedded server,
+// NS is nil, and the leafnode accessors report nothing.
+func Connect(url, name string) (*Server, error) {
+	nc, err := nats.Connect(url, nats.Name(name), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true))
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", url, err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return &Server{NC: nc, JS: js}, nil
+}
+
+// Embedded reports whether this process runs the server.
+func (s *Server) Embedded() bool { return s.NS != nil }
+
 // LeafAddr returns the address the leafnode listener is bound to ("host:port", the
 // real port when Options.LeafListen asked for port 0), or "".
 func (s *Server) LeafAddr() string {
@@ -149,22 +167,32 @@ func (s *Server) LeafURL() string {
 
 // ClientURL returns the URL ordinary NATS clients can use, or "".
 func (s *Server) ClientURL() string {
-	if s.NS.Addr() == nil {
+	if s.NS == nil || s.NS.Addr() == nil {
 		return ""
 	}
 	return s.NS.ClientURL()
 }
 
 // LeafConnected reports whether this server has at least one leafnode connection.
-func (s *Server) LeafConnected() bool { return s.NS.NumLeafNodes() > 0 }
+func (s *Server) LeafConnected() bool { return s.LeafNodes() > 0 }
+
+// LeafNodes is the number of leafnode connections (0 for an external server).
+func (s *Server) LeafNodes() int {
+	if s.NS == nil {
+		return 0
+	}
+	return s.NS.NumLeafNodes()
+}
 
 // Shutdown drains the client and stops the server, waiting for it to finish.
 func (s *Server) Shutdown() {
 	if s.NC != nil {
 		s.NC.Close()
 	}
-	s.NS.Shutdown()
-	s.NS.WaitForShutdown()
+	if s.NS != nil {
+		s.NS.Shutdown()
+		s.NS.WaitForShutdown()
+	}
 }
 
 func splitHostPort(a string) (string, int, error) {

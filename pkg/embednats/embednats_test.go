@@ -64,3 +64,23 @@ func TestOptionsErrors(t *testing.T) {
 		t.Fatal("bad remote accepted")
 	}
 }
+
+// A core can use an external hub: Connect reaches a server by URL.
+func TestConnectExternal(t *testing.T) {
+	hub, err := Start(Options{Name: "ext", Dir: t.TempDir(), Domain: "hub", ClientListen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hub.Shutdown()
+	c, err := Connect(hub.ClientURL(), "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Shutdown()
+	if c.Embedded() || c.LeafNodes() != 0 || c.LeafURL() != "" {
+		t.Fatal("external server reported as embedded")
+	}
+	if _, err := c.JS.AccountInfo(context.Background()); err != nil {
+		t.Fatalf("jetstream over the external connection: %v", err)
+	}
+}

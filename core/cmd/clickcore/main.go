@@ -28,6 +28,7 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 	fs.StringVar(&o.APIAddr, "api-addr", "127.0.0.1:8090", "HTTP API address")
 	fs.StringVar(&o.LeafListen, "leaf-addr", "127.0.0.1:7422", "leafnode listen address edges dial")
 	fs.StringVar(&o.NATSListen, "nats-addr", "", "optional NATS client listen address for operators' tools")
+	fs.StringVar(&o.NATSURL, "nats-url", "", "use this external NATS server/cluster (JetStream domain \"hub\") instead of the embedded hub")
 	fs.StringVar(&o.AdminToken, "admin-token", "", "admin API token, at least 16 characters (required)")
 	fs.DurationVar(&o.Hot, "hot-window", 24*time.Hour, "how far back top-N and country filters reach (kept in memory)")
 	fs.DurationVar(&o.Retention, "retention", 400*24*time.Hour, "how long per-ad minute counts are kept")
