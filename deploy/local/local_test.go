@@ -462,7 +462,6 @@ func TestRunHelpAndBadFlags(t *testing.T) {
 	}
 }
 
-
 // A core on an external NATS hub (as in a real multi-machine deployment): an edge
 // joins that hub's leafnode port and its clicks are counted.
 func TestExternalHub(t *testing.T) {
