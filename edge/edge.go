@@ -28,6 +28,7 @@ import (
 	"github.com/clickagg/clickagg/edge/catalog"
 	"github.com/clickagg/clickagg/edge/click"
 	"github.com/clickagg/clickagg/edge/dedup"
+	"github.com/clickagg/clickagg/edge/geo"
 	"github.com/clickagg/clickagg/edge/journal"
 	"github.com/clickagg/clickagg/pkg/embednats"
 	"github.com/clickagg/clickagg/pkg/wire"
@@ -41,6 +42,9 @@ type Options struct {
 	HubURL   string // the hub's leafnode URL, e.g. "nats-leaf://core:7422"; required
 	// Trusted proxies (CIDRs) whose X-Forwarded-For / X-Geo-Country are believed.
 	Trusted []netip.Prefix
+	// GeoIPPath, when set, is a MaxMind-format country database; the client's
+	// country comes from it instead of a proxy's X-Geo-Country header.
+	GeoIPPath string
 	// FlushInterval is how often partial counts are published; default 500 ms.
 	FlushInterval time.Duration
 	// Retention of the edge's streams: how long it can be cut off without losing
@@ -84,6 +88,7 @@ type Node struct {
 	catalog *catalog.Catalog
 	metrics *metrics.Set
 	srv     *fasthttp.Server
+	geo     *geo.DB
 	ln      net.Listener
 
 	cancel     context.CancelFunc
@@ -158,8 +163,16 @@ func (n *Node) start(ctx context.Context) error {
 }
 
 func (n *Node) listen() error {
-	h := click.New(click.Options{Catalog: n.catalog, Dedup: n.dedup, Journal: n.journal,
-		Trusted: n.o.Trusted, Metrics: n.metrics, Logger: n.o.Logger})
+	co := click.Options{Catalog: n.catalog, Dedup: n.dedup, Journal: n.journal,
+		Trusted: n.o.Trusted, Metrics: n.metrics, Logger: n.o.Logger}
+	if n.o.GeoIPPath != "" {
+		db, err := geo.Open(n.o.GeoIPPath)
+		if err != nil {
+			return err
+		}
+		n.geo, co.Geo = db, db
+	}
+	h := click.New(co)
 	n.srv = &fasthttp.Server{
 		Handler: h.Serve, Name: "clickagg-edge", ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second,
 		IdleTimeout: 60 * time.Second, MaxRequestBodySize: 64 << 10, NoDefaultServerHeader: true,
@@ -339,6 +352,9 @@ func (n *Node) Close() error {
 		n.wg.Wait()
 		n.drain(5 * time.Second)
 		n.nats.Shutdown()
+		if n.geo != nil {
+			n.geo.Close()
+		}
 	})
 	return nil
 }

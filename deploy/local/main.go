@@ -35,6 +35,7 @@ type config struct {
 	adminToken string
 	demo       bool
 	demoRate   float64
+	geoip      string
 	logLevel   string
 }
 
@@ -53,6 +54,7 @@ func parse(args []string, stderr io.Writer, getenv func(string) string) (*config
 	fs.StringVar(&c.adminToken, "admin-token", "", "admin API token (default $CLICKAGG_ADMIN_TOKEN, else generated and printed)")
 	fs.BoolVar(&c.demo, "demo", false, "register sample ads and send synthetic clicks")
 	fs.Float64Var(&c.demoRate, "demo-rate", 20, "synthetic clicks per second with --demo")
+	fs.StringVar(&c.geoip, "geoip", "", "MaxMind-format country database for the edges (else X-Geo-Country from loopback proxies)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	if err := cli.Parse(fs, args, getenv); err != nil {
 		return nil, err
@@ -123,7 +125,7 @@ func start(ctx context.Context, c *config, log *slog.Logger) (*deployment, error
 	for i, addr := range strings.Split(c.edgeAddrs, ",") {
 		id := fmt.Sprintf("pop-%c", 'a'+i)
 		e, err := edge.Start(ctx, edge.Options{ID: id, DataDir: filepath.Join(c.data, "edges", id),
-			HTTPAddr: strings.TrimSpace(addr), HubURL: d.core.LeafURL(), Trusted: loopback, Logger: log})
+			HTTPAddr: strings.TrimSpace(addr), HubURL: d.core.LeafURL(), Trusted: loopback, GeoIPPath: c.geoip, Logger: log})
 		if err != nil {
 			d.Close()
 			return nil, err

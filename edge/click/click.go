@@ -31,6 +31,10 @@ type Options struct {
 	Journal *journal.Journal
 	// Trusted are the proxies whose X-Forwarded-For and X-Geo-Country are believed.
 	Trusted []netip.Prefix
+	// Geo, when set, gives the client's country; it wins over X-Geo-Country.
+	Geo interface {
+		Country(netip.Addr) ([2]byte, bool)
+	}
 	Now     func() time.Time // default time.Now
 	Metrics *metrics.Set     // where click metrics register; default a new set
 	Logger  *slog.Logger
@@ -191,8 +195,13 @@ func (h *Handler) client(ctx *fasthttp.RequestCtx, c *wire.Click, tokenUser []by
 				c.IP = a.Unmap()
 			}
 		}
-		if g := ctx.Request.Header.Peek("X-Geo-Country"); len(g) == 2 && upper(g[0]) && upper(g[1]) {
+		if g := ctx.Request.Header.Peek("X-Geo-Country"); len(g) == 2 && upper(g[0]) && upper(g[1]) && h.o.Geo == nil {
 			c.Country = [2]byte{g[0], g[1]}
+		}
+	}
+	if h.o.Geo != nil {
+		if cc, ok := h.o.Geo.Country(c.IP); ok {
+			c.Country = cc
 		}
 	}
 	switch {

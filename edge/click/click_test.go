@@ -177,6 +177,25 @@ func TestOutcomes(t *testing.T) {
 	}
 }
 
+type countryTable map[string][2]byte // a country table for handler tests (the real database is tested in edge/geo)
+
+func (f countryTable) Country(a netip.Addr) ([2]byte, bool) { c, ok := f[a.String()]; return c, ok }
+
+// A configured GeoIP database wins over the proxy's X-Geo-Country header.
+func TestGeoWins(t *testing.T) {
+	r := newRig(t)
+	r.h.o.Geo = countryTable{"203.0.113.9": {'J', 'P'}}
+	tok := r.token(t, "ad1", "", 50, time.Hour)
+	other := r.token(t, "ad1", "", 51, time.Hour)
+	r.do(req{method: "GET", path: "/c/" + tok, headers: map[string]string{"X-Forwarded-For": "203.0.113.9", "X-Geo-Country": "DE"}})
+	r.do(req{method: "GET", path: "/c/" + other, headers: map[string]string{"X-Forwarded-For": "192.0.2.1", "X-Geo-Country": "DE"}})
+	r.j.Close()
+	recs := r.journaled(t)
+	if len(recs) != 2 || string(recs[0].Country[:]) != "JP" || string(recs[1].Country[:]) != "ZZ" {
+		t.Fatalf("countries %q %q, want JP (database) and ZZ (not in it; header ignored)", recs[0].Country[:], recs[1].Country[:])
+	}
+}
+
 func flip(s string) string {
 	if s[0] == 'A' {
 		return "B" + s[1:]
