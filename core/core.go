@@ -45,7 +45,11 @@ type Options struct {
 	// ImpressionTTL is how long an impression may be clicked; default 1 h.
 	ImpressionTTL  time.Duration
 	CommitInterval time.Duration // default 1 s
-	Logger         *slog.Logger
+	// RateLimit is each API key's requests per second (0: unlimited); RateBurst
+	// the bursts allowed. Defaults 50/s, 100.
+	RateLimit float64
+	RateBurst int
+	Logger    *slog.Logger
 }
 
 // Node is a running core.
@@ -82,6 +86,9 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.RateLimit == 0 {
+		o.RateLimit, o.RateBurst = 50, 100
 	}
 	if err := os.MkdirAll(o.DataDir, 0o755); err != nil {
 		return nil, err
@@ -128,7 +135,8 @@ func (n *Node) start(ctx context.Context) (err error) {
 		}
 	}()
 	a := api.New(api.Options{Registry: n.reg, Auth: n.auth, Window: win, Store: n.store, Watermarks: n.watermarks,
-		Ready: n.ready, Status: n.status, Hot: o.Hot, Retention: o.Retention, ImpressionTTL: o.ImpressionTTL, Logger: o.Logger, Metrics: ms})
+		Ready: n.ready, Status: n.status, Hot: o.Hot, Retention: o.Retention, ImpressionTTL: o.ImpressionTTL, Logger: o.Logger, Metrics: ms,
+		RateLimit: o.RateLimit, RateBurst: o.RateBurst, Decommission: n.decommission, Readmit: n.hub.Readmit})
 	n.instrument(ms)
 	if n.ln, err = net.Listen("tcp", o.APIAddr); err != nil {
 		return fmt.Errorf("core: api listen: %w", err)
@@ -156,6 +164,16 @@ func (n *Node) watermarks(ctx context.Context) (map[string]int64, error) {
 		out[e] = wms[e]
 	}
 	return out, nil
+}
+
+// decommission stops sourcing an edge and drops it from complete_through. What it
+// sent stays counted.
+func (n *Node) decommission(ctx context.Context, edge string) error {
+	if err := n.hub.Deregister(ctx, edge); err != nil {
+		return err
+	}
+	n.o.Logger.Info("edge decommissioned", "edge", edge)
+	return nil
 }
 
 // status is GET /v1/status's "core" object.

@@ -46,15 +46,23 @@ type Options struct {
 	Hot, Retention time.Duration
 	// ImpressionTTL is how long a minted token may be clicked; default 1 h.
 	ImpressionTTL time.Duration
-	Now           func() time.Time
-	Logger        *slog.Logger
-	Metrics       *metrics.Set
+	// RateLimit is each API key's requests per second (0: unlimited), with bursts
+	// up to RateBurst. The admin token is not limited.
+	RateLimit float64
+	RateBurst int
+	// Decommission stops taking data from an edge (DELETE /v1/edges/{id});
+	// Readmit lets it register again (PUT /v1/edges/{id}).
+	Decommission, Readmit func(ctx context.Context, edge string) error
+	Now                   func() time.Time
+	Logger                *slog.Logger
+	Metrics               *metrics.Set
 }
 
 // Server serves the API.
 type Server struct {
-	o   Options
-	mux *http.ServeMux
+	o       Options
+	mux     *http.ServeMux
+	limiter *limiter
 
 	ctMu     sync.Mutex
 	ctAt     time.Time
@@ -75,10 +83,24 @@ func New(o Options) *Server {
 	if o.Metrics == nil {
 		o.Metrics = metrics.NewSet()
 	}
-	s := &Server{o: o, mux: http.NewServeMux()}
+	s := &Server{o: o, mux: http.NewServeMux(), limiter: newLimiter(o.RateLimit, max(o.RateBurst, 1))}
 	s.route("PUT /v1/ads/{ad_id}", auth.RoleAdmin, s.putAd)
 	s.route("POST /v1/impressions", auth.RoleAdmin, s.impressions)
-	s.route("POST /v1/advertisers/{advertiser_id}/keys", auth.RoleAdmin, s.newKey)
+	s.route("POST /v1/advertisers/{advertiser_id}/keys", auth.RoleAdmin, s.newKey(auth.RoleAdvertiser, "advertiser_id"))
+	s.route("POST /v1/partners/{partner_id}/keys", auth.RoleAdmin, s.newKey(auth.RolePartner, "partner_id"))
+	s.route("DELETE /v1/keys/{key_id}", auth.RoleAdmin, s.revokeKey)
+	s.route("DELETE /v1/edges/{edge_id}", auth.RoleAdmin, s.decommission)
+	s.route("PUT /v1/edges/{edge_id}", auth.RoleAdmin, func(w http.ResponseWriter, r *http.Request, _ auth.Principal) {
+		if err := wire.CheckEdgeID(r.PathValue("edge_id")); err != nil {
+			writeError(w, http.StatusBadRequest, "%v", err)
+			return
+		}
+		if err := s.o.Readmit(r.Context(), r.PathValue("edge_id")); err != nil {
+			writeError(w, http.StatusServiceUnavailable, "%v", err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"edge_id": r.PathValue("edge_id"), "state": "admitted; it joins when it next registers"})
+	})
 	s.route("GET /v1/ads/{ad_id}/clicks", "", s.clicks)
 	s.route("GET /v1/top", "", s.top)
 	s.route("GET /v1/edges", auth.RoleAdmin, s.edges)
@@ -110,8 +132,8 @@ type handler func(w http.ResponseWriter, r *http.Request, p auth.Principal)
 // route registers h behind authentication; role "" admits every authenticated
 // caller (handlers then scope what an advertiser sees).
 func (s *Server) route(pattern, role string, h handler) {
-	name := pattern[strings.IndexByte(pattern, ' ')+1:]
-	lat := s.o.Metrics.NewSummary(fmt.Sprintf(`clickagg_core_request_duration_seconds{route=%q}`, name))
+	method, path, _ := strings.Cut(pattern, " ")
+	lat := s.o.Metrics.NewSummary(fmt.Sprintf(`clickagg_core_request_duration_seconds{method=%q,route=%q}`, method, path))
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		defer lat.UpdateDuration(start)
@@ -125,6 +147,13 @@ func (s *Server) route(pattern, role string, h handler) {
 		if !ok {
 			writeError(w, http.StatusUnauthorized, "token is not valid")
 			return
+		}
+		if p.Role != auth.RoleAdmin {
+			if ok, wait := s.limiter.allow(p.KeyID, time.Now()); !ok {
+				w.Header().Set("Retry-After", fmt.Sprint(int(wait/time.Second)+1))
+				writeError(w, http.StatusTooManyRequests, "rate limit of %g requests/s for this key exceeded; retry in %s", s.o.RateLimit, wait.Round(time.Millisecond))
+				return
+			}
 		}
 		if role != "" && p.Role != role {
 			writeError(w, http.StatusForbidden, "this endpoint needs the %s token", role)
@@ -218,18 +247,50 @@ func (s *Server) impressions(w http.ResponseWriter, r *http.Request, _ auth.Prin
 	writeJSON(w, http.StatusOK, map[string]any{"impressions": out})
 }
 
-func (s *Server) newKey(w http.ResponseWriter, r *http.Request, _ auth.Principal) {
-	adv := r.PathValue("advertiser_id")
-	if !token.ValidAdID(adv) {
-		writeError(w, http.StatusBadRequest, "advertiser_id must match [A-Za-z0-9_.-]{1,64}")
-		return
+func (s *Server) newKey(role, param string) handler {
+	return func(w http.ResponseWriter, r *http.Request, _ auth.Principal) {
+		owner := r.PathValue(param)
+		if !token.ValidAdID(owner) {
+			writeError(w, http.StatusBadRequest, "%s must match [A-Za-z0-9_.-]{1,64}", param)
+			return
+		}
+		tok, id, err := s.o.Auth.NewKey(r.Context(), role, owner)
+		if err != nil {
+			writeError(w, http.StatusServiceUnavailable, "%v", err)
+			return
+		}
+		writeJSON(w, http.StatusCreated, map[string]string{param: owner, "token": tok, "key_id": id, "role": role})
 	}
-	tok, err := s.o.Auth.NewAdvertiserKey(r.Context(), adv)
+}
+
+func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request, _ auth.Principal) {
+	ok, err := s.o.Auth.Revoke(r.Context(), r.PathValue("key_id"))
+	switch {
+	case err != nil:
+		writeError(w, http.StatusServiceUnavailable, "%v", err)
+	case !ok:
+		writeError(w, http.StatusNotFound, "no key with id %q", r.PathValue("key_id"))
+	default:
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+func (s *Server) decommission(w http.ResponseWriter, r *http.Request, _ auth.Principal) {
+	id := r.PathValue("edge_id")
+	wms, err := s.o.Watermarks(r.Context())
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "%v", err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]string{"advertiser_id": adv, "token": tok})
+	if _, ok := wms[id]; !ok {
+		writeError(w, http.StatusNotFound, "no edge %q is registered", id)
+		return
+	}
+	if err := s.o.Decommission(r.Context(), id); err != nil {
+		writeError(w, http.StatusServiceUnavailable, "%v", err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {

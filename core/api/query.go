@@ -25,7 +25,7 @@ func (s *Server) visible(p auth.Principal, ad string) bool {
 	if !ok {
 		return false
 	}
-	return p.Role == auth.RoleAdmin || a.AdvertiserID == p.Advertiser
+	return p.Role == auth.RoleAdmin || p.Role == auth.RoleAdvertiser && a.AdvertiserID == p.Owner
 }
 
 func (s *Server) clicks(w http.ResponseWriter, r *http.Request, p auth.Principal) {
@@ -145,7 +145,7 @@ func (s *Server) top(w http.ResponseWriter, r *http.Request, p auth.Principal) {
 	}
 	var allow func(string) bool
 	if p.Role != auth.RoleAdmin {
-		allow = func(ad string) bool { return s.o.Registry.AdvertiserOf(ad) == p.Advertiser }
+		allow = func(ad string) bool { return p.Role == auth.RoleAdvertiser && s.o.Registry.AdvertiserOf(ad) == p.Owner }
 	}
 	ads := s.o.Window.Top(n, q.from, q.to, q.country, allow)
 	list := make([]map[string]any, len(ads))

@@ -22,13 +22,16 @@ import (
 const (
 	RoleAdmin      = "admin"
 	RoleAdvertiser = "advertiser"
+	RolePartner    = "partner" // uploads and manages its own Wasm filters
 )
 
 // Principal is an authenticated caller.
 type Principal struct {
-	Role       string `json:"role"`
-	Advertiser string `json:"advertiser_id,omitempty"` // for RoleAdvertiser
-	Created    string `json:"created,omitempty"`
+	KeyID   string `json:"key_id,omitempty"` // "" for the admin token
+	Role    string `json:"role"`
+	Owner   string `json:"owner,omitempty"` // the advertiser or partner id the key belongs to
+	Created string `json:"created,omitempty"`
+	Hash    string `json:"hash,omitempty"` // hex SHA-256 of the key
 }
 
 // Bucket is the hub KV bucket of API key hashes.
@@ -40,7 +43,7 @@ type Auth struct {
 	kv    jetstream.KeyValue
 
 	mu   sync.RWMutex
-	keys map[string]Principal // hex(sha256(token)) → principal
+	keys map[string]Principal // key id (first 16 hex digits of the hash) → principal
 	w    jetstream.KeyWatcher
 	done chan struct{}
 }
@@ -94,28 +97,45 @@ func (a *Auth) Authenticate(token string) (Principal, bool) {
 	if subtle.ConstantTimeCompare(h[:], a.admin[:]) == 1 {
 		return Principal{Role: RoleAdmin}, true
 	}
+	full := hex.EncodeToString(h[:])
 	a.mu.RLock()
-	p, ok := a.keys[hex.EncodeToString(h[:])]
+	p, ok := a.keys[full[:16]]
 	a.mu.RUnlock()
-	return p, ok
+	if !ok || subtle.ConstantTimeCompare([]byte(p.Hash), []byte(full)) != 1 {
+		return Principal{}, false
+	}
+	return p, true
 }
 
-// NewAdvertiserKey mints a key that sees only one advertiser's ads.
-func (a *Auth) NewAdvertiserKey(ctx context.Context, advertiser string) (string, error) {
+// NewKey mints a key of role for owner (an advertiser or partner id) and returns
+// the key and its id. Only the key's hash is stored.
+func (a *Auth) NewKey(ctx context.Context, role, owner string) (token, id string, err error) {
 	var b [24]byte
 	rand.Read(b[:])
-	tok := "ck_" + base64.RawURLEncoding.EncodeToString(b[:])
-	h := sha256.Sum256([]byte(tok))
-	p := Principal{Role: RoleAdvertiser, Advertiser: advertiser, Created: time.Now().UTC().Format(time.RFC3339)}
+	token = "ck_" + base64.RawURLEncoding.EncodeToString(b[:])
+	h := sha256.Sum256([]byte(token))
+	full := hex.EncodeToString(h[:])
+	p := Principal{KeyID: full[:16], Role: role, Owner: owner, Created: time.Now().UTC().Format(time.RFC3339), Hash: full}
 	v, _ := json.Marshal(p)
-	k := hex.EncodeToString(h[:])
-	if _, err := a.kv.Create(ctx, k, v); err != nil {
-		return "", fmt.Errorf("store key: %w", err)
+	if _, err := a.kv.Create(ctx, p.KeyID, v); err != nil {
+		return "", "", fmt.Errorf("store key: %w", err)
 	}
 	a.mu.Lock()
-	a.keys[k] = p
+	a.keys[p.KeyID] = p
 	a.mu.Unlock()
-	return tok, nil
+	return token, p.KeyID, nil
+}
+
+// Revoke deletes a key; it stops working at once on this core.
+func (a *Auth) Revoke(ctx context.Context, id string) (bool, error) {
+	a.mu.Lock()
+	_, ok := a.keys[id]
+	delete(a.keys, id)
+	a.mu.Unlock()
+	if !ok {
+		return false, nil
+	}
+	return true, a.kv.Delete(ctx, id)
 }
 
 // Close stops the watch.

@@ -42,10 +42,14 @@ type Options struct {
 // Hub is a running hub.
 type Hub struct {
 	*embednats.Server
-	o   Options
-	mu  sync.Mutex // serialises stream updates from registrations
-	sub *nats.Subscription
+	o       Options
+	mu      sync.Mutex // serialises stream updates from registrations
+	sub     *nats.Subscription
+	retired jetstream.KeyValue // decommissioned edges: their registrations are refused
 }
+
+// RetiredBucket is the hub KV bucket of decommissioned edges.
+const RetiredBucket = "edges_retired"
 
 // Start starts the hub server and ensures its streams.
 func Start(ctx context.Context, o Options) (*Hub, error) {
@@ -80,6 +84,11 @@ func Start(ctx context.Context, o Options) (*Hub, error) {
 			return nil, fmt.Errorf("hub stream %s: %w", name, err)
 		}
 	}
+	if h.retired, err = s.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: RetiredBucket, History: 1,
+		Storage: jetstream.FileStorage}); err != nil {
+		s.Shutdown()
+		return nil, fmt.Errorf("hub: %w", err)
+	}
 	if h.sub, err = s.NC.Subscribe(wire.RegisterSubject, h.handleRegister); err != nil {
 		s.Shutdown()
 		return nil, err
@@ -105,6 +114,9 @@ func (h *Hub) Register(ctx context.Context, edge string) error {
 	if err := wire.CheckEdgeID(edge); err != nil {
 		return err
 	}
+	if _, err := h.retired.Get(ctx, edge); err == nil {
+		return fmt.Errorf("edge %s is decommissioned; an admin can re-admit it with PUT /v1/edges/%s", edge, edge)
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, p := range [][2]string{{wire.PartialsStream, wire.PartialsStream}, {wire.RawStream, wire.ClicksStream}} {
@@ -127,8 +139,20 @@ func (h *Hub) Register(ctx context.Context, edge string) error {
 	return nil
 }
 
-// Deregister stops sourcing an edge (decommission). What was sourced stays.
+// Readmit lets a decommissioned edge register again.
+func (h *Hub) Readmit(ctx context.Context, edge string) error {
+	if err := h.retired.Purge(ctx, edge); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return err
+	}
+	return nil
+}
+
+// Deregister stops sourcing an edge (decommission) and refuses its registrations
+// from now on. What was sourced stays.
 func (h *Hub) Deregister(ctx context.Context, edge string) error {
+	if _, err := h.retired.Put(ctx, edge, []byte(time.Now().UTC().Format(time.RFC3339))); err != nil {
+		return err
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, name := range []string{wire.PartialsStream, wire.RawStream} {

@@ -441,6 +441,76 @@ func TestAdvertiserScope(t *testing.T) {
 	if code := adv.do("PUT", "/v1/ads/x", `{"advertiser_id":"adv1","redirect_url":"https://e.com"}`, nil); code != 403 {
 		t.Fatalf("advertiser put ad: %d, want 403", code)
 	}
+	var partner struct{ Token string }
+	if code := c.do("POST", "/v1/partners/p1/keys", "", &partner); code != 201 {
+		t.Fatalf("partner key: %d", code)
+	}
+	if code := (client{t, c.api, partner.Token}).do("GET", "/v1/ads/mine/clicks", "", nil); code != 404 {
+		t.Fatalf("partner reads an ad: %d, want 404", code)
+	}
+
+	// Revoked keys stop working at once.
+	var k2 struct {
+		Token string
+		KeyID string `json:"key_id"`
+	}
+	c.do("POST", "/v1/advertisers/adv1/keys", "", &k2)
+	if code := c.do("DELETE", "/v1/keys/"+k2.KeyID, "", nil); code != 204 {
+		t.Fatalf("revoke: %d", code)
+	}
+	if code := (client{t, c.api, k2.Token}).do("GET", "/v1/top", "", nil); code != 401 {
+		t.Fatalf("revoked key: %d, want 401", code)
+	}
+	if code := c.do("DELETE", "/v1/keys/"+k2.KeyID, "", nil); code != 404 {
+		t.Fatalf("revoke twice: %d, want 404", code)
+	}
+
+	// A key past its rate limit gets 429 with Retry-After; the admin token is never limited.
+	limited := false
+	for i := 0; i < 400 && !limited; i++ {
+		req, _ := http.NewRequest("GET", c.api+"/v1/top?last=1", nil)
+		req.Header.Set("Authorization", "Bearer "+key.Token)
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == 429 {
+			limited = resp.Header.Get("Retry-After") != ""
+		}
+	}
+	if !limited {
+		t.Fatal("no 429 with Retry-After after 400 quick requests")
+	}
+}
+
+// An operator decommissions an edge: it leaves the edge list (and so stops holding
+// complete_through back) and may be re-admitted.
+func TestDecommission(t *testing.T) {
+	d := startLocal(t, t.TempDir())
+	c := client{t, "http://" + d.core.APIAddr(), admin}
+	var edges struct {
+		Edges []struct {
+			EdgeID string `json:"edge_id"`
+		}
+	}
+	c.do("GET", "/v1/edges", "", &edges)
+	if len(edges.Edges) != 2 {
+		t.Fatalf("edges %+v", edges)
+	}
+	if code := c.do("DELETE", "/v1/edges/pop-b", "", nil); code != 204 {
+		t.Fatalf("decommission: %d", code)
+	}
+	c.do("GET", "/v1/edges", "", &edges)
+	if len(edges.Edges) != 1 || edges.Edges[0].EdgeID != "pop-a" {
+		t.Fatalf("edges after decommission %+v", edges)
+	}
+	if code := c.do("DELETE", "/v1/edges/pop-b", "", nil); code != 404 {
+		t.Fatalf("decommission twice: %d, want 404", code)
+	}
+	if code := c.do("PUT", "/v1/edges/pop-b", "", nil); code != 200 {
+		t.Fatalf("readmit: %d", code)
+	}
 }
 
 func TestRunHelpAndBadFlags(t *testing.T) {

@@ -34,6 +34,8 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 	fs.DurationVar(&o.Retention, "retention", 400*24*time.Hour, "how long per-ad minute counts are kept")
 	fs.DurationVar(&o.ImpressionTTL, "impression-ttl", time.Hour, "how long a minted impression may be clicked")
 	fs.DurationVar(&o.CommitInterval, "commit-interval", time.Second, "how often merged counts are made durable")
+	fs.Float64Var(&o.RateLimit, "rate-limit", 50, "requests per second per API key (the admin token is not limited)")
+	fs.IntVar(&o.RateBurst, "rate-burst", 100, "burst of requests per API key")
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	if err := cli.Parse(fs, args, getenv); err != nil {
 		if err == flag.ErrHelp {
