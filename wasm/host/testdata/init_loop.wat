@@ -1,0 +1,9 @@
+;; init_loop: _initialize never returns (refused under a Timeout: ErrInstantiate).
+;; Build: wat2wasm init_loop.wat -o init_loop.wasm
+(module
+  (memory (export "memory") 1)
+  (func (export "clickagg_abi_version") (result i32) (i32.const 1))
+  (func (export "clickagg_input") (result i32) (i32.const 1024))
+  (func (export "clickagg_filter") (param i32) (result i64) (i64.const 0))
+  (func (export "_initialize") (loop (br 0)))
+)
