@@ -19,6 +19,7 @@ import (
 
 	"github.com/clickagg/clickagg/core/api"
 	"github.com/clickagg/clickagg/core/auth"
+	"github.com/clickagg/clickagg/core/filters"
 	"github.com/clickagg/clickagg/core/hub"
 	"github.com/clickagg/clickagg/core/merge"
 	"github.com/clickagg/clickagg/core/registry"
@@ -54,17 +55,18 @@ type Options struct {
 
 // Node is a running core.
 type Node struct {
-	o      Options
-	hub    *hub.Hub
-	store  *store.Store
-	reg    *registry.Registry
-	auth   *auth.Auth
-	merger *merge.Merger
-	http   *http.Server
-	ln     net.Listener
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	once   sync.Once
+	o       Options
+	hub     *hub.Hub
+	store   *store.Store
+	reg     *registry.Registry
+	auth    *auth.Auth
+	filters *filters.Registry
+	merger  *merge.Merger
+	http    *http.Server
+	ln      net.Listener
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	once    sync.Once
 }
 
 // Start starts a core and returns when it serves its API.
@@ -117,6 +119,9 @@ func (n *Node) start(ctx context.Context) (err error) {
 	if n.auth, err = auth.Open(ctx, n.hub.JS, o.AdminToken); err != nil {
 		return err
 	}
+	if n.filters, err = filters.Open(ctx, n.hub.JS, n.reg.KV(), filepath.Join(o.DataDir, "wasmcache"), o.Logger); err != nil {
+		return err
+	}
 	ms := metrics.NewSet()
 	win := window.New()
 	if n.merger, err = merge.Open(merge.Options{JS: n.hub.JS, Dir: filepath.Join(o.DataDir, "merge"), Window: win,
@@ -134,7 +139,7 @@ func (n *Node) start(ctx context.Context) (err error) {
 			o.Logger.Error("merge stopped", "err", err)
 		}
 	}()
-	a := api.New(api.Options{Registry: n.reg, Auth: n.auth, Window: win, Store: n.store, Watermarks: n.watermarks,
+	a := api.New(api.Options{Registry: n.reg, Auth: n.auth, Filters: n.filters, Window: win, Store: n.store, Watermarks: n.watermarks,
 		Ready: n.ready, Status: n.status, Hot: o.Hot, Retention: o.Retention, ImpressionTTL: o.ImpressionTTL, Logger: o.Logger, Metrics: ms,
 		RateLimit: o.RateLimit, RateBurst: o.RateBurst, Decommission: n.decommission, Readmit: n.hub.Readmit})
 	n.instrument(ms)
@@ -225,6 +230,9 @@ func (n *Node) Close() error {
 		n.wg.Wait()
 		if n.auth != nil {
 			n.auth.Close()
+		}
+		if n.filters != nil {
+			n.filters.Close()
 		}
 		if n.reg != nil {
 			n.reg.Close()

@@ -28,6 +28,7 @@ import (
 	"github.com/clickagg/clickagg/edge/catalog"
 	"github.com/clickagg/clickagg/edge/click"
 	"github.com/clickagg/clickagg/edge/dedup"
+	"github.com/clickagg/clickagg/edge/filter"
 	"github.com/clickagg/clickagg/edge/geo"
 	"github.com/clickagg/clickagg/edge/journal"
 	"github.com/clickagg/clickagg/pkg/embednats"
@@ -89,6 +90,7 @@ type Node struct {
 	metrics *metrics.Set
 	srv     *fasthttp.Server
 	geo     *geo.DB
+	filters *filter.Manager
 	ln      net.Listener
 
 	cancel     context.CancelFunc
@@ -130,6 +132,15 @@ func (n *Node) start(ctx context.Context) error {
 	bg, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	n.catalog.SetHub(n.nats.NC)
+	hubJS, err := jetstream.NewWithDomain(n.nats.NC, wire.HubDomain)
+	if err != nil {
+		return err
+	}
+	if n.filters, err = filter.New(ctx, filter.Options{Keys: &n.catalog.Keys, Dir: filepath.Join(n.o.DataDir, "filters"),
+		Hub: hubJS, Logger: n.o.Logger}); err != nil {
+		return err
+	}
+	n.catalog.OnFilter = n.filters.Apply
 	loaded := make(chan struct{})
 	n.wg.Add(1)
 	go func() {
@@ -163,7 +174,7 @@ func (n *Node) start(ctx context.Context) error {
 }
 
 func (n *Node) listen() error {
-	co := click.Options{Catalog: n.catalog, Dedup: n.dedup, Journal: n.journal,
+	co := click.Options{Catalog: n.catalog, Filters: n.filters, Dedup: n.dedup, Journal: n.journal,
 		Trusted: n.o.Trusted, Metrics: n.metrics, Logger: n.o.Logger}
 	if n.o.GeoIPPath != "" {
 		db, err := geo.Open(n.o.GeoIPPath)
@@ -322,6 +333,16 @@ func (n *Node) Addr() string { return n.ln.Addr().String() }
 // ID is the edge id.
 func (n *Node) ID() string { return n.o.ID }
 
+// FilterVersion returns the version of a partner filter this edge runs, 0 if none.
+func (n *Node) FilterVersion(name string) int {
+	for _, f := range n.filters.Filters() {
+		if f.Name == name {
+			return f.Version
+		}
+	}
+	return 0
+}
+
 // Registered is closed once the core has accepted this edge.
 func (n *Node) Registered() <-chan struct{} { return n.registered }
 
@@ -351,6 +372,9 @@ func (n *Node) Close() error {
 		}
 		n.wg.Wait()
 		n.drain(5 * time.Second)
+		if n.filters != nil {
+			n.filters.Close(context.Background())
+		}
 		n.nats.Shutdown()
 		if n.geo != nil {
 			n.geo.Close()

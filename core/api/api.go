@@ -20,6 +20,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/clickagg/clickagg/core/auth"
+	"github.com/clickagg/clickagg/core/filters"
 	"github.com/clickagg/clickagg/core/registry"
 	"github.com/clickagg/clickagg/core/store"
 	"github.com/clickagg/clickagg/core/window"
@@ -34,6 +35,7 @@ type Options struct {
 	Auth     *auth.Auth
 	Window   *window.Window
 	Store    *store.Store
+	Filters  *filters.Registry // nil: no filter endpoints
 	// Watermarks returns each registered edge's merged low watermark (unix ms;
 	// 0 for an edge not heard from).
 	Watermarks func(ctx context.Context) (map[string]int64, error)
@@ -104,6 +106,7 @@ func New(o Options) *Server {
 	s.route("GET /v1/ads/{ad_id}/clicks", "", s.clicks)
 	s.route("GET /v1/top", "", s.top)
 	s.route("GET /v1/edges", auth.RoleAdmin, s.edges)
+	s.routeFilters()
 	s.route("GET /v1/status", auth.RoleAdmin, func(w http.ResponseWriter, r *http.Request, _ auth.Principal) {
 		out := map[string]any{"complete_through": s.completeThrough(r.Context()), "now": s.o.Now().UTC().Format(time.RFC3339Nano)}
 		if s.o.Status != nil {

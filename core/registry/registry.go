@@ -185,3 +185,6 @@ func (r *Registry) Close() {
 		<-r.done
 	}
 }
+
+// KV is the catalogue bucket, for the other writers of catalogue records (filters).
+func (r *Registry) KV() jetstream.KeyValue { return r.kv }

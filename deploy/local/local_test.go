@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"github.com/clickagg/clickagg/core"
 	"github.com/clickagg/clickagg/edge"
 	"github.com/clickagg/clickagg/pkg/embednats"
+	"github.com/clickagg/clickagg/wasm/filters"
 )
 
 const admin = "test-admin-token-0123456789"
@@ -563,4 +565,117 @@ func TestExternalHub(t *testing.T) {
 		}
 	}
 	c.waitCounts(map[string]uint64{"ext1": 3})
+}
+
+// A partner uploads a filter, activates it, and every edge runs it within seconds:
+// bot clicks are answered but not counted. Bad modules are refused at upload;
+// another partner cannot touch the filter; deactivation (rollback) works.
+func TestPartnerFilter(t *testing.T) {
+	d := startLocal(t, t.TempDir())
+	c := client{t, "http://" + d.core.APIAddr(), admin}
+	c.putAd("f1", "acme")
+	var key struct{ Token string }
+	c.do("POST", "/v1/partners/p1/keys", "", &key)
+	partner := client{t, c.api, key.Token}
+
+	upload := func(cl client, name string, body []byte) (int, string) {
+		req, _ := http.NewRequest("PUT", cl.api+"/v1/filters/"+name, bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+cl.tok)
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, bad := range []struct {
+		name string
+		body []byte
+	}{
+		{"not wasm", []byte("hello, I am not a module")},
+		{"forbidden import", mustRead(t, "../../wasm/host/testdata/import_path_open.wasm")},
+		{"no abi version", mustRead(t, "../../wasm/host/testdata/no_version.wasm")},
+		{"memory bomb", mustRead(t, "../../wasm/host/testdata/bigmem.wasm")},
+	} {
+		if code, body := upload(partner, "bad", bad.body); code != 400 || !strings.Contains(body, "error") {
+			t.Errorf("%s: %d %s, want 400", bad.name, code, body)
+		}
+	}
+	if code, body := upload(partner, "botua", filters.BotUA()); code != 201 || !strings.Contains(body, `"version":1`) {
+		t.Fatalf("upload: %d %s", code, body)
+	}
+	var other struct{ Token string }
+	c.do("POST", "/v1/partners/p2/keys", "", &other)
+	if code := (client{t, c.api, other.Token}).do("POST", "/v1/filters/botua/activate", `{"version":1}`, nil); code != 404 {
+		t.Fatalf("another partner activates: %d, want 404", code)
+	}
+	if code := partner.do("POST", "/v1/filters/botua/activate", `{"version":2}`, nil); code != 400 {
+		t.Fatalf("activate a missing version: %d, want 400", code)
+	}
+	if code := partner.do("POST", "/v1/filters/botua/activate", `{"version":1}`, nil); code != 200 {
+		t.Fatalf("activate: %d", code)
+	}
+
+	botClick := func(e *edge.Node, path string) int {
+		req, _ := http.NewRequest("GET", "http://"+e.Addr()+path, nil)
+		req.Header.Set("User-Agent", "Mozilla/5.0 (compatible; Googlebot/2.1)")
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	// Every edge loads the version within seconds.
+	deadline := time.Now().Add(30 * time.Second)
+	for _, e := range d.edges {
+		for e.FilterVersion("botua") != 1 {
+			if time.Now().After(deadline) {
+				t.Fatalf("edge %s did not load the filter", e.ID())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	var st struct {
+		Filters []struct {
+			Name   string
+			Active int
+		}
+	}
+	if partner.do("GET", "/v1/filters", "", &st); len(st.Filters) != 1 || st.Filters[0].Active != 1 {
+		t.Fatalf("filters %+v", st)
+	}
+	before := c.count("f1", "last=10").Clicks
+	for _, p := range c.mint("f1", 4) {
+		if code := botClick(d.edges[0], p); code != 302 {
+			t.Fatalf("bot click: %d", code)
+		}
+	}
+	for _, p := range c.mint("f1", 3) {
+		click(t, d.edges[1].Addr(), p, "")
+	}
+	c.waitCounts(map[string]uint64{"f1": before + 3})
+
+	// Rollback: deactivate; bots count again.
+	if code := partner.do("POST", "/v1/filters/botua/activate", `{"version":0}`, nil); code != 200 {
+		t.Fatalf("deactivate: %d", code)
+	}
+	for e := d.edges[0]; e.FilterVersion("botua") != 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("filter not removed")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	botClick(d.edges[0], c.mint("f1", 1)[0])
+	c.waitCounts(map[string]uint64{"f1": before + 4})
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -31,6 +31,10 @@ type Catalog struct {
 
 	updates atomic.Uint64
 
+	// OnFilter, when set before Follow, is told about every partner filter record
+	// (spec nil when deleted).
+	OnFilter func(name string, spec *wire.Filter)
+
 	// hub, when set, is read on a miss: an ad registered a moment ago may not have
 	// reached the mirror yet. Misses are rate limited (missBudget per second) so
 	// that garbage tokens cannot turn into a flood of hub reads.
@@ -131,6 +135,19 @@ func (c *Catalog) Apply(key string, value []byte, deleted bool) error {
 		c.mu.Lock()
 		c.ads[id] = entry{id, a}
 		c.mu.Unlock()
+	case "filter":
+		if c.OnFilter == nil {
+			return nil
+		}
+		if deleted {
+			c.OnFilter(id, nil)
+			return nil
+		}
+		var f wire.Filter
+		if err := json.Unmarshal(value, &f); err != nil {
+			return fmt.Errorf("filter %s: %w", id, err)
+		}
+		c.OnFilter(id, &f)
 	case "signkey":
 		kid, err := strconv.ParseUint(id, 10, 32)
 		if err != nil {

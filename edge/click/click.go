@@ -22,11 +22,20 @@ import (
 	"github.com/clickagg/clickagg/edge/journal"
 	"github.com/clickagg/clickagg/pkg/token"
 	"github.com/clickagg/clickagg/pkg/wire"
+	"github.com/clickagg/clickagg/wasm/host"
 )
+
+// Filters decide clicks: Verify is the signature check (first in the chain, before
+// any redirect); Partners, when not nil, is the chain of partner filters.
+type Filters interface {
+	Verify(ctx context.Context, c *host.Click) (host.Verdict, error)
+	Partners() *host.Chain
+}
 
 // Options configure a Handler.
 type Options struct {
 	Catalog *catalog.Catalog
+	Filters Filters // required
 	Dedup   *dedup.Set
 	Journal *journal.Journal
 	// Trusted are the proxies whose X-Forwarded-For and X-Geo-Country are believed.
@@ -45,7 +54,7 @@ type Options struct {
 // Handler serves an edge's HTTP. It is safe for concurrent use.
 type Handler struct {
 	o       Options
-	parsed  sync.Pool // *token.Parsed
+	scratch sync.Pool // *scratch
 	outcome [6]*metrics.Counter
 	invalid [3]*metrics.Counter // malformed, unknown key, bad signature
 	failed  *metrics.Counter
@@ -70,7 +79,7 @@ func New(o Options) *Handler {
 		o.Logger = slog.Default()
 	}
 	h := &Handler{o: o}
-	h.parsed.New = func() any { return new(token.Parsed) }
+	h.scratch.New = func() any { return new(scratch) }
 	for o := wire.OutcomeCounted; o <= wire.OutcomeUnknownAd; o++ {
 		h.outcome[o] = h.o.Metrics.NewCounter(`clickagg_edge_clicks_total{outcome="` + o.String() + `"}`)
 	}
@@ -113,29 +122,29 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 	}
 }
 
+// scratch is a click's working memory, pooled so the hot path does not allocate.
+type scratch struct {
+	p  token.Parsed
+	fc host.Click
+}
+
 func (h *Handler) click(ctx *fasthttp.RequestCtx, tok []byte) {
-	p := h.parsed.Get().(*token.Parsed)
-	defer h.parsed.Put(p)
+	sc := h.scratch.Get().(*scratch)
+	defer h.scratch.Put(sc)
+	p := &sc.p
 	if err := token.Parse(p, tok); err != nil {
 		h.invalid[invMalformed].Inc()
 		fail(ctx, fasthttp.StatusBadRequest, err.Error())
 		return
 	}
-	known, valid := h.o.Catalog.Keys.Verify(p)
-	if !known && h.o.Catalog.Resolve(context.Background(), wire.SigningKeyKey(p.KeyID)) {
-		known, valid = h.o.Catalog.Keys.Verify(p)
-	}
-	if !known {
-		h.invalid[invUnknownKey].Inc()
-		fail(ctx, fasthttp.StatusForbidden, "token signing key is unknown")
-		return
-	}
-	if !valid {
-		h.invalid[invBadSig].Inc()
-		fail(ctx, fasthttp.StatusForbidden, "token signature is invalid")
-		return
-	}
 	c := wire.Click{ImpressionID: p.ImpID, ExpiresAt: p.Expiry}
+	user := h.client(ctx, &c, p.UserID)
+	fc := &sc.fc
+	*fc = host.Click{TimeMs: h.o.Now().UnixMilli(), Token: p.Raw, KeyID: p.KeyID, ImpressionID: p.ImpID, AdID: p.AdID,
+		UserID: user, IP: c.IP.As16(), Country: c.Country, UserAgent: ctx.UserAgent(), Referer: ctx.Referer()}
+	if !h.verify(ctx, fc) {
+		return
+	}
 	id, ad, ok := h.o.Catalog.Ad(p.AdID)
 	if !ok && h.o.Catalog.Resolve(context.Background(), wire.AdKey(string(p.AdID))) {
 		id, ad, ok = h.o.Catalog.Ad(p.AdID)
@@ -144,32 +153,21 @@ func (h *Handler) click(ctx *fasthttp.RequestCtx, tok []byte) {
 	if !ok {
 		c.AdID = string(p.AdID)
 	}
-	h.client(ctx, &c, p.UserID)
 	switch {
 	case !ok:
 		c.Outcome = wire.OutcomeUnknownAd
 	case h.o.Now().Unix() >= p.Expiry:
 		c.Outcome = wire.OutcomeExpired
+	case !h.partners(fc, &c):
+		c.Outcome = wire.OutcomeFiltered
 	case !h.o.Dedup.Add(p.ImpID, p.Expiry):
 		c.Outcome = wire.OutcomeDuplicate
 	default:
 		c.Outcome = wire.OutcomeCounted
 	}
-	b, err := h.o.Journal.Append(&c)
-	if err == nil && c.Outcome == wire.OutcomeCounted {
-		err = b.Wait()
-	}
-	if err != nil {
-		if c.Outcome == wire.OutcomeCounted {
-			h.o.Dedup.Remove(p.ImpID)
-		}
-		h.failed.Inc()
-		h.o.Logger.Error("click not recorded", "ad", c.AdID, "err", err)
-		ctx.Response.Header.Set("Retry-After", "1")
-		fail(ctx, fasthttp.StatusServiceUnavailable, "click could not be recorded; try again")
+	if !h.record(ctx, &c) {
 		return
 	}
-	h.outcome[c.Outcome].Inc()
 	if !ok {
 		fail(ctx, fasthttp.StatusNotFound, "ad is unknown at this edge")
 		return
@@ -179,8 +177,78 @@ func (h *Handler) click(ctx *fasthttp.RequestCtx, tok []byte) {
 	ctx.SetStatusCode(fasthttp.StatusFound)
 }
 
-// client fills the click's IP, country and user id from the request.
-func (h *Handler) client(ctx *fasthttp.RequestCtx, c *wire.Click, tokenUser []byte) {
+// verify runs the signature check and answers the request itself when the token
+// is refused. An unknown key is looked up at the hub once before it is refused.
+func (h *Handler) verify(ctx *fasthttp.RequestCtx, fc *host.Click) bool {
+	v, _ := h.o.Filters.Verify(ctx, fc)
+	if v.Action == host.Reject && v.Reason == host.ReasonUnknownKey &&
+		h.o.Catalog.Resolve(context.Background(), wire.SigningKeyKey(fc.KeyID)) {
+		v, _ = h.o.Filters.Verify(ctx, fc)
+	}
+	if v.Action != host.Reject {
+		return true
+	}
+	switch v.Reason {
+	case host.ReasonMalformed:
+		h.invalid[invMalformed].Inc()
+		fail(ctx, fasthttp.StatusBadRequest, "token is malformed")
+	case host.ReasonUnknownKey:
+		h.invalid[invUnknownKey].Inc()
+		fail(ctx, fasthttp.StatusForbidden, "token signing key is unknown")
+	case host.ReasonBadMAC:
+		h.invalid[invBadSig].Inc()
+		fail(ctx, fasthttp.StatusForbidden, "token signature is invalid")
+	default:
+		h.failed.Inc()
+		ctx.Response.Header.Set("Retry-After", "1")
+		fail(ctx, fasthttp.StatusServiceUnavailable, "signature check unavailable; try again")
+	}
+	return false
+}
+
+// partners runs the partner filters and reports whether the click may count. A
+// flag's score and the filters' labels go into the click record.
+func (h *Handler) partners(fc *host.Click, c *wire.Click) bool {
+	chain := h.o.Filters.Partners()
+	if chain == nil {
+		return true
+	}
+	v, _ := chain.Run(context.Background(), fc) // on failure, the filter's policy verdict
+	c.Score = v.Score
+	for _, l := range v.Labels {
+		c.Labels = append(c.Labels, wire.Label{Key: l.Key, Value: l.Value})
+	}
+	if v.Action == host.Reject {
+		c.Reason = v.Reason
+		return false
+	}
+	return true
+}
+
+// record journals the click, waiting for durability when it counts; on failure it
+// answers 503 itself.
+func (h *Handler) record(ctx *fasthttp.RequestCtx, c *wire.Click) bool {
+	b, err := h.o.Journal.Append(c)
+	if err == nil && c.Outcome == wire.OutcomeCounted {
+		err = b.Wait()
+	}
+	if err != nil {
+		if c.Outcome == wire.OutcomeCounted {
+			h.o.Dedup.Remove(c.ImpressionID)
+		}
+		h.failed.Inc()
+		h.o.Logger.Error("click not recorded", "ad", c.AdID, "err", err)
+		ctx.Response.Header.Set("Retry-After", "1")
+		fail(ctx, fasthttp.StatusServiceUnavailable, "click could not be recorded; try again")
+		return false
+	}
+	h.outcome[c.Outcome].Inc()
+	return true
+}
+
+// client fills the click's IP, country and user id from the request, and returns
+// the user id's bytes.
+func (h *Handler) client(ctx *fasthttp.RequestCtx, c *wire.Click, tokenUser []byte) []byte {
 	peer, _ := netip.AddrFromSlice(ctx.RemoteIP())
 	peer = peer.Unmap()
 	c.IP = peer
@@ -204,14 +272,15 @@ func (h *Handler) client(ctx *fasthttp.RequestCtx, c *wire.Click, tokenUser []by
 			c.Country = cc
 		}
 	}
-	switch {
-	case len(tokenUser) > 0:
+	if len(tokenUser) > 0 {
 		c.UserID = string(tokenUser)
-	default:
-		if uid := ctx.Request.Header.Cookie("uid"); len(uid) > 0 && token.ValidUserID(string(uid)) {
-			c.UserID = string(uid)
-		}
+		return tokenUser
 	}
+	if uid := ctx.Request.Header.Cookie("uid"); len(uid) > 0 && len(uid) <= token.MaxUserIDLen && token.ValidUserID(string(uid)) {
+		c.UserID = string(uid)
+		return uid
+	}
+	return nil
 }
 
 func upper(b byte) bool { return b >= 'A' && b <= 'Z' }

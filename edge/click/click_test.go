@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/clickagg/clickagg/edge/catalog"
 	"github.com/clickagg/clickagg/edge/dedup"
+	"github.com/clickagg/clickagg/edge/filter"
 	"github.com/clickagg/clickagg/edge/journal"
 	"github.com/clickagg/clickagg/pkg/embednats"
 	"github.com/clickagg/clickagg/pkg/token"
@@ -26,6 +28,21 @@ var (
 	quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 	key   = []byte("0123456789abcdef0123456789abcdef")
 )
+
+// cacheDir shares wazero's compilation cache between the tests, so the sigcheck
+// module compiles once per run.
+var cacheDir string
+
+func TestMain(m *testing.M) {
+	d, err := os.MkdirTemp("", "clicktest")
+	if err != nil {
+		panic(err)
+	}
+	cacheDir = d
+	code := m.Run()
+	os.RemoveAll(d)
+	os.Exit(code)
+}
 
 type rig struct {
 	h   *Handler
@@ -52,7 +69,12 @@ func newRig(t testing.TB) *rig {
 	now := func() time.Time { return time.UnixMilli(r.now.Load()) }
 	r.j = journal.New(journal.Options{JS: ns.JS, Subject: "c", MsgIDPrefix: "t.", Now: now, Logger: quiet})
 	t.Cleanup(r.j.Close)
-	r.h = New(Options{Catalog: cat, Dedup: dedup.New(), Journal: r.j, Now: now, Logger: quiet,
+	fm, err := filter.New(context.Background(), filter.Options{Keys: &cat.Keys, Dir: cacheDir, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fm.Close(context.Background()) })
+	r.h = New(Options{Catalog: cat, Filters: fm, Dedup: dedup.New(), Journal: r.j, Now: now, Logger: quiet,
 		Trusted: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
 	return r
 }
