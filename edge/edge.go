@@ -46,6 +46,9 @@ type Options struct {
 	// GeoIPPath, when set, is a MaxMind-format country database; the client's
 	// country comes from it instead of a proxy's X-Geo-Country header.
 	GeoIPPath string
+	// WasmCache is wazero's compilation cache; default DataDir/filters/compiled.
+	// Edges in one process can share one.
+	WasmCache string
 	// FlushInterval is how often partial counts are published; default 500 ms.
 	FlushInterval time.Duration
 	// Retention of the edge's streams: how long it can be cut off without losing
@@ -137,7 +140,7 @@ func (n *Node) start(ctx context.Context) error {
 		return err
 	}
 	if n.filters, err = filter.New(ctx, filter.Options{Keys: &n.catalog.Keys, Dir: filepath.Join(n.o.DataDir, "filters"),
-		Hub: hubJS, Logger: n.o.Logger}); err != nil {
+		CompileCache: n.o.WasmCache, Hub: hubJS, Logger: n.o.Logger}); err != nil {
 		return err
 	}
 	n.catalog.OnFilter = n.filters.Apply

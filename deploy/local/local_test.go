@@ -24,6 +24,20 @@ import (
 
 const admin = "test-admin-token-0123456789"
 
+// wasmCache is one wazero compilation cache for every edge these tests start.
+var wasmCache string
+
+func TestMain(m *testing.M) {
+	d, err := os.MkdirTemp("", "clickagg-wasmcache")
+	if err != nil {
+		panic(err)
+	}
+	wasmCache = d
+	code := m.Run()
+	os.RemoveAll(d)
+	os.Exit(code)
+}
+
 var hc = &http.Client{Timeout: 10 * time.Second,
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
@@ -52,7 +66,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 func startLocal(t *testing.T, dir string) *deployment {
 	t.Helper()
 	c := &config{data: dir, coreAddr: "127.0.0.1:0", leafAddr: freeAddr(t),
-		edgeAddrs: "127.0.0.1:0,127.0.0.1:0", adminToken: admin}
+		edgeAddrs: "127.0.0.1:0,127.0.0.1:0", adminToken: admin, wasmCache: wasmCache}
 	d, err := start(context.Background(), c, quietLogger(t))
 	if err != nil {
 		t.Fatal(err)
@@ -551,7 +565,7 @@ func TestExternalHub(t *testing.T) {
 	}
 	defer c0.Close()
 	e, err := edge.Start(context.Background(), edge.Options{ID: "pop-x", DataDir: filepath.Join(dir, "edge"),
-		HTTPAddr: "127.0.0.1:0", HubURL: ext.LeafURL(), Logger: quietLogger(t)})
+		HTTPAddr: "127.0.0.1:0", HubURL: ext.LeafURL(), WasmCache: wasmCache, Logger: quietLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,6 +37,7 @@ type config struct {
 	demoRate   float64
 	geoip      string
 	logLevel   string
+	wasmCache  string // shared by the edges; default <data>/wasmcache
 }
 
 func parse(args []string, stderr io.Writer, getenv func(string) string) (*config, error) {
@@ -121,11 +122,14 @@ func start(ctx context.Context, c *config, log *slog.Logger) (*deployment, error
 	if err != nil {
 		return nil, err
 	}
+	if c.wasmCache == "" {
+		c.wasmCache = filepath.Join(c.data, "wasmcache")
+	}
 	loopback := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 	for i, addr := range strings.Split(c.edgeAddrs, ",") {
 		id := fmt.Sprintf("pop-%c", 'a'+i)
 		e, err := edge.Start(ctx, edge.Options{ID: id, DataDir: filepath.Join(c.data, "edges", id),
-			HTTPAddr: strings.TrimSpace(addr), HubURL: d.core.LeafURL(), Trusted: loopback, GeoIPPath: c.geoip, Logger: log})
+			HTTPAddr: strings.TrimSpace(addr), HubURL: d.core.LeafURL(), Trusted: loopback, GeoIPPath: c.geoip, WasmCache: c.wasmCache, Logger: log})
 		if err != nil {
 			d.Close()
 			return nil, err
