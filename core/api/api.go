@@ -7,6 +7,7 @@ package api
 import (
 	"context"
 	"crypto/rand"
+	_ "embed"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -64,6 +65,7 @@ type Options struct {
 type Server struct {
 	o       Options
 	mux     *http.ServeMux
+	routes  []string // "METHOD /path" of every endpoint, checked against openapi.json
 	limiter *limiter
 
 	ctMu     sync.Mutex
@@ -114,9 +116,13 @@ func New(o Options) *Server {
 		}
 		writeJSON(w, http.StatusOK, out)
 	})
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
-	s.mux.HandleFunc("GET /readyz", s.readyz)
-	s.mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+	s.handle("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
+	s.handle("GET /readyz", s.readyz)
+	s.handle("GET /v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(openapiDoc)
+	})
+	s.handle("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		s.o.Metrics.WritePrometheus(w)
 		metrics.WriteProcessMetrics(w)
@@ -127,6 +133,17 @@ func New(o Options) *Server {
 	return s
 }
 
+// openapiDoc describes every endpoint; TestOpenAPICoversRoutes keeps it honest.
+//
+//go:embed openapi.json
+var openapiDoc []byte
+
+// handle registers an unauthenticated endpoint.
+func (s *Server) handle(pattern string, h http.HandlerFunc) {
+	s.routes = append(s.routes, pattern)
+	s.mux.HandleFunc(pattern, h)
+}
+
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
@@ -135,6 +152,7 @@ type handler func(w http.ResponseWriter, r *http.Request, p auth.Principal)
 // route registers h behind authentication; role "" admits every authenticated
 // caller (handlers then scope what an advertiser sees).
 func (s *Server) route(pattern, role string, h handler) {
+	s.routes = append(s.routes, pattern)
 	method, path, _ := strings.Cut(pattern, " ")
 	lat := s.o.Metrics.NewSummary(fmt.Sprintf(`clickagg_core_request_duration_seconds{method=%q,route=%q}`, method, path))
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
