@@ -143,11 +143,15 @@ func (s *Server) top(w http.ResponseWriter, r *http.Request, p auth.Principal) {
 		writeError(w, http.StatusBadRequest, "top-N reaches back %s (to %s); this window starts earlier", s.o.Hot, minuteTime(hotStart))
 		return
 	}
-	var allow func(string) bool
-	if p.Role != auth.RoleAdmin {
-		allow = func(ad string) bool { return p.Role == auth.RoleAdvertiser && s.o.Registry.AdvertiserOf(ad) == p.Owner }
+	var ads []window.AdCount
+	switch p.Role {
+	case auth.RoleAdmin:
+		ads = s.o.Window.Top(n, q.from, q.to, q.country, nil)
+	case auth.RoleAdvertiser: // its own ads only, by direct lookups
+		ads = s.o.Window.TopAmong(n, q.from, q.to, q.country, s.o.Registry.AdsOf(p.Owner))
+	default:
+		ads = []window.AdCount{}
 	}
-	ads := s.o.Window.Top(n, q.from, q.to, q.country, allow)
 	list := make([]map[string]any, len(ads))
 	for i, a := range ads {
 		list[i] = map[string]any{"ad_id": a.AdID, "clicks": a.Clicks}

@@ -29,6 +29,7 @@ type Registry struct {
 
 	mu    sync.RWMutex
 	ads   map[string]wire.Ad
+	byAdv map[string]map[string]struct{} // advertiser → its ads
 	keyID uint32
 	key   []byte
 
@@ -44,7 +45,7 @@ func Open(ctx context.Context, js jetstream.JetStream, log *slog.Logger) (*Regis
 	if err != nil {
 		return nil, fmt.Errorf("catalogue bucket: %w", err)
 	}
-	r := &Registry{kv: kv, log: log, ads: make(map[string]wire.Ad), done: make(chan struct{})}
+	r := &Registry{kv: kv, log: log, ads: make(map[string]wire.Ad), byAdv: map[string]map[string]struct{}{}, done: make(chan struct{})}
 	if err := r.loadKey(ctx); err != nil {
 		return nil, err
 	}
@@ -80,7 +81,7 @@ func (r *Registry) apply(e jetstream.KeyValueEntry) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if e.Operation() != jetstream.KeyValuePut {
-		delete(r.ads, id)
+		r.setLocked(id, nil)
 		return
 	}
 	a, err := wire.DecodeAd(e.Value())
@@ -88,7 +89,34 @@ func (r *Registry) apply(e jetstream.KeyValueEntry) {
 		r.log.Error("catalogue ad does not decode", "ad", id, "err", err)
 		return
 	}
-	r.ads[id] = a
+	r.setLocked(id, &a)
+}
+
+// setLocked sets (nil: deletes) an ad and keeps the advertiser index.
+func (r *Registry) setLocked(id string, a *wire.Ad) {
+	if old, ok := r.ads[id]; ok {
+		delete(r.byAdv[old.AdvertiserID], id)
+	}
+	if a == nil {
+		delete(r.ads, id)
+		return
+	}
+	r.ads[id] = *a
+	if r.byAdv[a.AdvertiserID] == nil {
+		r.byAdv[a.AdvertiserID] = map[string]struct{}{}
+	}
+	r.byAdv[a.AdvertiserID][id] = struct{}{}
+}
+
+// AdsOf lists an advertiser's ads.
+func (r *Registry) AdsOf(advertiser string) []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]string, 0, len(r.byAdv[advertiser]))
+	for id := range r.byAdv[advertiser] {
+		out = append(out, id)
+	}
+	return out
 }
 
 // loadKey picks the newest signing key, creating key 1 on a new deployment.
@@ -152,7 +180,7 @@ func (r *Registry) PutAd(ctx context.Context, id string, a wire.Ad) (created boo
 		return false, fmt.Errorf("put ad %s: %w", id, err)
 	}
 	r.mu.Lock()
-	r.ads[id] = a
+	r.setLocked(id, &a)
 	r.mu.Unlock()
 	return !existed, nil
 }

@@ -8,9 +8,9 @@
 package window
 
 import (
-	"cmp"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/clickagg/clickagg/pkg/wire"
 )
@@ -29,17 +29,27 @@ type countryCount struct {
 	n uint64
 }
 
-type bucket map[string]*adCell
+// bucket is one minute.
+type bucket struct {
+	ads     map[string]*adCell
+	version uint64    // bumped on every change
+	changed time.Time // last change
+	view    sortedView
+}
 
 // Window is safe for concurrent use: one writer lock for merges, read locks for
 // queries.
 type Window struct {
 	mu   sync.RWMutex
-	mins map[int64]bucket
+	mins map[int64]*bucket
+	now  func() time.Time
 }
 
 // New returns an empty window.
-func New() *Window { return &Window{mins: make(map[int64]bucket)} }
+func New() *Window { return &Window{mins: make(map[int64]*bucket), now: time.Now} }
+
+// SetClock replaces the clock that decides which minutes are still changing (tests).
+func (w *Window) SetClock(now func() time.Time) { w.now = now }
 
 // Add adds n clicks.
 func (w *Window) Add(minute int64, ad string, c Country, n uint64) {
@@ -53,10 +63,13 @@ func (w *Window) Add(minute int64, ad string, c Country, n uint64) {
 func (w *Window) Sub(minute int64, ad string, c Country, n uint64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	a := w.mins[minute][ad]
-	if a == nil {
+	b := w.mins[minute]
+	if b == nil || b.ads[ad] == nil {
 		return
 	}
+	a := b.ads[ad]
+	b.version++
+	b.changed = w.now()
 	for i := range a.by {
 		if a.by[i].c == c {
 			k := min(n, a.by[i].n)
@@ -73,13 +86,15 @@ func (w *Window) add(minute int64, ad string, c Country, n uint64) {
 	}
 	b := w.mins[minute]
 	if b == nil {
-		b = make(bucket)
+		b = &bucket{ads: make(map[string]*adCell)}
 		w.mins[minute] = b
 	}
-	a := b[ad]
+	b.version++
+	b.changed = w.now()
+	a := b.ads[ad]
 	if a == nil {
 		a = &adCell{}
-		b[ad] = a
+		b.ads[ad] = a
 	}
 	a.total += n
 	for i := range a.by {
@@ -115,9 +130,12 @@ func (w *Window) ReplaceMinute(minute int64, cells []wire.Cell) {
 // MinuteCells returns a minute's cells, sorted.
 func (w *Window) MinuteCells(minute int64) []wire.Cell {
 	w.mu.RLock()
-	b := w.mins[minute]
-	out := make([]wire.Cell, 0, len(b))
-	for ad, a := range b {
+	var ads map[string]*adCell
+	if b := w.mins[minute]; b != nil {
+		ads = b.ads
+	}
+	out := make([]wire.Cell, 0, len(ads))
+	for ad, a := range ads {
 		for _, cc := range a.by {
 			out = append(out, wire.Cell{Minute: minute, AdID: ad, Country: cc.c, Clicks: cc.n})
 		}
@@ -131,8 +149,10 @@ func (w *Window) MinuteCells(minute int64) []wire.Cell {
 func (w *Window) AdTotal(minute int64, ad string) uint64 {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
-	if a := w.mins[minute][ad]; a != nil {
-		return a.total
+	if b := w.mins[minute]; b != nil {
+		if a := b.ads[ad]; a != nil {
+			return a.total
+		}
 	}
 	return 0
 }
@@ -187,8 +207,10 @@ func (w *Window) Series(ad string, from, to int64, c Country) ([]MinuteCount, ui
 	var sum uint64
 	for m := from; m < to; m++ {
 		var n uint64
-		if a := w.mins[m][ad]; a != nil {
-			n = a.count(c)
+		if b := w.mins[m]; b != nil {
+			if a := b.ads[ad]; a != nil {
+				n = a.count(c)
+			}
 		}
 		out = append(out, MinuteCount{m, n})
 		sum += n
@@ -205,28 +227,52 @@ type AdCount struct {
 // Top returns the n ads with the most clicks in [from, to), by clicks descending,
 // then ad id ascending. allow, when not nil, restricts the ads considered.
 func (w *Window) Top(n int, from, to int64, c Country, allow func(ad string) bool) []AdCount {
-	sums := make(map[string]uint64)
 	w.mu.RLock()
+	defer w.mu.RUnlock()
+	out := w.topThreshold(n, from, to, c, allow, w.now())
+	if out == nil {
+		out = []AdCount{}
+	}
+	return out
+}
+
+// TopAmong is Top restricted to the given ads (an advertiser's): direct lookups,
+// O(len(ads) × minutes), for callers with few ads among many.
+func (w *Window) TopAmong(n int, from, to int64, c Country, ads []string) []AdCount {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	res := &best{n: n}
+	for _, ad := range ads {
+		if total := w.sum(ad, from, to, c); total > 0 {
+			res.offer(AdCount{ad, total})
+		}
+	}
+	if res.ads == nil {
+		return []AdCount{}
+	}
+	return res.ads
+}
+
+// topScan is the plain answer: sum every cell. Tests compare Top with it.
+func (w *Window) topScan(n int, from, to int64, c Country, allow func(ad string) bool) []AdCount {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	res := &best{n: n}
+	sums := map[string]uint64{}
 	for m := from; m < to; m++ {
-		for ad, a := range w.mins[m] {
-			if k := a.count(c); k > 0 && (allow == nil || allow(ad)) {
-				sums[ad] += k
+		if b := w.mins[m]; b != nil {
+			for ad, a := range b.ads {
+				if k := a.count(c); k > 0 && (allow == nil || allow(ad)) {
+					sums[ad] += k
+				}
 			}
 		}
 	}
-	w.mu.RUnlock()
-	all := make([]AdCount, 0, len(sums))
 	for ad, k := range sums {
-		all = append(all, AdCount{ad, k})
+		res.offer(AdCount{ad, k})
 	}
-	slices.SortFunc(all, func(a, b AdCount) int {
-		if c := cmp.Compare(b.Clicks, a.Clicks); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.AdID, b.AdID)
-	})
-	if len(all) > n {
-		all = all[:n]
+	if res.ads == nil {
+		return []AdCount{}
 	}
-	return all
+	return res.ads
 }
