@@ -43,6 +43,10 @@ type Options struct {
 	HubURL   string // the hub's leafnode URL, e.g. "nats-leaf://core:7422"; required
 	// Trusted proxies (CIDRs) whose X-Forwarded-For / X-Geo-Country are believed.
 	Trusted []netip.Prefix
+	// Fsync makes every journal batch reach the disk before its redirects are
+	// answered, so answered clicks survive a power loss too, not only a crash of
+	// the process. Group commit keeps it affordable: one fsync per batch.
+	Fsync bool
 	// GeoIPPath, when set, is a MaxMind-format country database; the client's
 	// country comes from it instead of a proxy's X-Geo-Country header.
 	GeoIPPath string
@@ -113,7 +117,7 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 	}
 	ns, err := embednats.Start(embednats.Options{
 		Name: "edge-" + o.ID, Dir: filepath.Join(o.DataDir, "nats"), Domain: o.ID,
-		LeafRemotes: []string{o.HubURL}, Logger: o.Logger,
+		LeafRemotes: []string{o.HubURL}, SyncAlways: o.Fsync, Logger: o.Logger,
 	})
 	if err != nil {
 		return nil, err

@@ -51,9 +51,11 @@ type rig struct {
 	now atomic.Int64
 }
 
-func newRig(t testing.TB) *rig {
+func newRig(t testing.TB) *rig { return newRigSync(t, false) }
+
+func newRigSync(t testing.TB, fsync bool) *rig {
 	t.Helper()
-	ns, err := embednats.Start(embednats.Options{Name: "t", Dir: t.TempDir(), Domain: "t", Logger: quiet})
+	ns, err := embednats.Start(embednats.Options{Name: "t", Dir: t.TempDir(), Domain: "t", SyncAlways: fsync, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,9 +252,15 @@ func TestDecisionAllocs(t *testing.T) {
 }
 
 // BenchmarkClick is the full click path in-process: decide, journal durably in a
-// real JetStream stream (group commit), write the 302.
+// real JetStream stream (group commit), write the 302; "fsync" syncs every batch
+// to disk before answering (the edge's --fsync).
 func BenchmarkClick(b *testing.B) {
-	r := newRig(b)
+	b.Run("page-cache", func(b *testing.B) { benchClick(b, false) })
+	b.Run("fsync", func(b *testing.B) { benchClick(b, true) })
+}
+
+func benchClick(b *testing.B, fsync bool) {
+	r := newRigSync(b, fsync)
 	toks := make([]string, 1<<16)
 	for i := range toks {
 		c := token.Claims{KeyID: 1, ExpiresAt: time.UnixMilli(r.now.Load()).Add(time.Hour).Unix(), AdID: "ad1"}

@@ -38,6 +38,10 @@ type Options struct {
 	// MaxStore bounds JetStream file storage in bytes; 0 means the server's default
 	// (most of the disk).
 	MaxStore int64
+	// SyncAlways fsyncs every JetStream write. Without it the server syncs every
+	// 2 minutes: acknowledged writes survive the process being killed (they are in
+	// the page cache) but not a power loss. FINDINGS: ~700 fsynced messages/s here.
+	SyncAlways bool
 
 	Logger *slog.Logger
 }

@@ -30,6 +30,7 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 	fs.StringVar(&o.DataDir, "data", "", "data directory (default ./data/edges/ID)")
 	fs.StringVar(&trusted, "trusted-proxies", "127.0.0.0/8,::1", "proxies (CIDRs) whose X-Forwarded-For and X-Geo-Country are believed")
 	fs.StringVar(&o.GeoIPPath, "geoip", "", "MaxMind-format country database (GeoLite2-Country.mmdb); else X-Geo-Country from trusted proxies")
+	fs.BoolVar(&o.Fsync, "fsync", false, "fsync every journal batch before answering (survives power loss; default survives process crashes)")
 	fs.DurationVar(&o.FlushInterval, "flush-interval", 500*time.Millisecond, "how often partial counts are published")
 	fs.DurationVar(&o.Retention, "retention", 7*24*time.Hour, "how long the edge keeps clicks while cut off")
 	fs.DurationVar(&o.DedupWindow, "dedup-window", 25*time.Hour, "how far back impressions are remembered on restart (≥ the core's impression TTL)")
