@@ -52,6 +52,7 @@ func (m *Merger) commit() error {
 	m.commitDur.UpdateDuration(start)
 	now := time.Now()
 	m.lastCommit.Store(&now)
+	m.o.Window.Prepare()
 	return m.evict()
 }
 

@@ -40,35 +40,71 @@ type sortedView struct {
 	byCountry map[Country][]ranked
 }
 
-// list returns the minute's ranking for country c (zero: all), building it if the
-// cached one is stale. The caller holds the window's read lock.
+// list returns the minute's ranking for country c (zero: all), building the
+// rankings if the cached ones are stale. The caller holds the window's read lock.
 func (b *bucket) list(c Country) []ranked {
 	v := &b.view
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.version != b.version || v.all == nil {
-		v.version, v.all, v.byCountry = b.version, rank(b, Country{}), map[Country][]ranked{}
+		v.build(b)
 	}
 	if c == (Country{}) {
 		return v.all
 	}
-	l, ok := v.byCountry[c]
-	if !ok {
-		l = rank(b, c)
-		v.byCountry[c] = l
-	}
-	return l
+	return v.byCountry[c]
 }
 
-func rank(b *bucket, c Country) []ranked {
-	out := make([]ranked, 0, len(b.ads))
+// build ranks a minute's ads overall and per country in one pass over its cells.
+func (v *sortedView) build(b *bucket) {
+	v.version, v.all, v.byCountry = b.version, make([]ranked, 0, len(b.ads)), map[Country][]ranked{}
 	for ad, a := range b.ads {
-		if n := a.count(c); n > 0 {
-			out = append(out, ranked{ad, n})
+		v.all = append(v.all, ranked{ad, a.total})
+		for _, cc := range a.by {
+			if cc.n > 0 {
+				v.byCountry[cc.c] = append(v.byCountry[cc.c], ranked{ad, cc.n})
+			}
 		}
 	}
-	slices.SortFunc(out, func(x, y ranked) int { return cmp.Compare(y.n, x.n) })
-	return out
+	byCount := func(x, y ranked) int { return cmp.Compare(y.n, x.n) }
+	slices.SortFunc(v.all, byCount)
+	for _, l := range v.byCountry {
+		slices.SortFunc(l, byCount)
+	}
+}
+
+// Prepare ranks every settled minute whose ranking is stale, so that queries find
+// them ready. The merger calls it after each commit; it costs O(cells log cells)
+// for the minutes that changed and nothing otherwise.
+//
+// It takes the read lock one minute at a time, so a merge waiting to write (and the
+// queries queued behind it) waits for one minute's ranking at most.
+func (w *Window) Prepare() {
+	w.mu.RLock()
+	now := w.now()
+	var stale []*bucket
+	for _, b := range w.mins {
+		if now.Sub(b.changed) >= settle && b.view.stale(b) {
+			stale = append(stale, b)
+		}
+	}
+	w.mu.RUnlock()
+	for _, b := range stale {
+		w.mu.RLock()
+		v := &b.view
+		v.mu.Lock()
+		if v.version != b.version || v.all == nil {
+			v.build(b)
+		}
+		v.mu.Unlock()
+		w.mu.RUnlock()
+	}
+}
+
+func (v *sortedView) stale(b *bucket) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.version != b.version || v.all == nil
 }
 
 // maxCount is the largest count for c in a minute (a scan).
