@@ -62,6 +62,8 @@ type Merger struct {
 	touched    map[int64]time.Time           // minute → last change, to evict only settled minutes
 	coldBase   map[int64]map[string]bool     // evicted minutes re-loaded from the store
 	imps       map[[16]byte]imp              // counted impressions (cross-edge dedup)
+	edgeIdx    map[string]uint16
+	edgeNames  []string
 	crossDups  *metrics.Counter
 	last       jetstream.Msg
 	hubSeq     uint64 // last PARTIALS sequence applied
@@ -101,7 +103,7 @@ func Open(o Options) (*Merger, error) {
 	}
 	m := &Merger{o: o, applied: map[source]uint64{}, wms: map[string]int64{},
 		dirty: map[int64]map[string]struct{}{}, unstored: map[int64]map[string]struct{}{},
-		touched: map[int64]time.Time{}, coldBase: map[int64]map[string]bool{}, imps: map[[16]byte]imp{}}
+		touched: map[int64]time.Time{}, coldBase: map[int64]map[string]bool{}, imps: map[[16]byte]imp{}, edgeIdx: map[string]uint16{}}
 	replayed := map[int64]bool{}
 	l, err := openLog(filepath.Join(o.Dir, "merge.log"), func(r *record) {
 		if r.kind == recFull {
