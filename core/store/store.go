@@ -39,6 +39,12 @@ type Options struct {
 	// readable up to about one month past Retention; Put rejects older ones (ErrTooOld).
 	Retention time.Duration
 
+	// CacheBytes caps the memory VictoriaMetrics' caches may take (its
+	// -memory.allowedBytes); zero means DefaultCacheBytes. VM's own default is 60%
+	// of the machine's RAM, which at 10M ads let a core grow past 7 GB. The budget is
+	// process-wide: the first Open in a process sets it.
+	CacheBytes int64
+
 	// Logger receives VictoriaMetrics' own log lines (INFO as Debug, WARN, ERROR) and
 	// this package's. Nil means slog.Default(). VM has one global log output: while
 	// several stores are open, VM lines go to the most recently opened one's Logger.
@@ -87,7 +93,7 @@ func Open(opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w: %w", opts.Dir, ErrInvalidOptions, err)
 	}
-	if err := initVM(); err != nil {
+	if err := initVM(opts.CacheBytes); err != nil {
 		return nil, fmt.Errorf("open %s: %w", dir, err)
 	}
 	s := &Store{

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -404,4 +405,17 @@ func TestValidNames(t *testing.T) {
 	f("clïcks", "ad\x00", false, false)
 	f(strings.Repeat("z", 32), strings.Repeat("9", 64), true, true)
 	f(strings.Repeat("z", 33), strings.Repeat("9", 65), false, false)
+}
+
+// Opening a store caps VictoriaMetrics' caches unless the host set the budget.
+func TestCacheBudget(t *testing.T) {
+	s, err := Open(Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	f := flag.CommandLine.Lookup("memory.allowedBytes")
+	if f == nil || f.Value.String() != fmt.Sprint(DefaultCacheBytes) {
+		t.Fatalf("-memory.allowedBytes = %v, want %d", f.Value, DefaultCacheBytes)
+	}
 }

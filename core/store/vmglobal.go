@@ -38,8 +38,21 @@ var vmFlags = [...][2]string{
 // MustOpenStorage panics (through lib/memory) unless flag.CommandLine was parsed.
 // A host that parses flag.CommandLine itself keeps its parse; otherwise an empty parse
 // is done here, and a later flag.Parse by the host still works.
-func initVM() error {
+// DefaultCacheBytes is the default cap on VictoriaMetrics' caches: enough for the
+// hot part of a few million series' index.
+const DefaultCacheBytes = 512 << 20
+
+func initVM(cacheBytes int64) error {
 	vmOnce.Do(func() {
+		if cacheBytes <= 0 {
+			cacheBytes = DefaultCacheBytes
+		}
+		if f := flag.CommandLine.Lookup("memory.allowedBytes"); f != nil && f.Value.String() == "0" {
+			if err := flag.CommandLine.Set("memory.allowedBytes", fmt.Sprint(cacheBytes)); err != nil {
+				vmErr = fmt.Errorf("set VictoriaMetrics -memory.allowedBytes: %w", err)
+				return
+			}
+		}
 		for _, kv := range vmFlags {
 			if err := flag.CommandLine.Set(kv[0], kv[1]); err != nil {
 				vmErr = fmt.Errorf("set VictoriaMetrics flag -%s=%s: %w", kv[0], kv[1], err)
