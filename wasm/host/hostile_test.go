@@ -31,8 +31,8 @@ func TestHostileContained(t *testing.T) {
 		{"T", host.ErrTrap, "unreachable"},
 		{"Z", host.ErrTrap, "divide by zero"},
 		// (The limit is generous: under -race on a loaded 2-core machine the memory
-	// bomb below alone has taken over 100 ms.)
-	// Unbounded recursion is not stopped by the Timeout (wazero checks it at
+		// bomb below alone has taken over 100 ms.)
+		// Unbounded recursion is not stopped by the Timeout (wazero checks it at
 		// loop headers only) but by wazero's stack limit, after 50 ms to 1.2 s (6 s
 		// under -race) and ~160 MB of transient Go memory: see wasm/ABI.md.
 		{"S", host.ErrTrap, "stack overflow"},
