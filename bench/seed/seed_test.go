@@ -3,6 +3,7 @@ package seed
 import (
 	"context"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"testing"
 	"time"
@@ -32,6 +33,7 @@ func TestSeedScale(t *testing.T) {
 		t.Skip("set CLICKAGG_SEED_MINUTES (60 for the seed's hour) to run")
 	}
 	o := Options{Dir: t.TempDir(), Ads: 10_000_000, Rate: 10_000, Minutes: mins, Edges: 2, ZipfS: 1.1, Queries: 200}
+	debug.SetMemoryLimit(3 << 30) // as clickcore's default --memory-limit
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Hour)
 	defer cancel()
 	r, err := Run(ctx, o)
