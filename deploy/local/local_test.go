@@ -256,6 +256,18 @@ func TestLocalDeployment(t *testing.T) {
 	}
 }
 
+// restartCore starts a core again on the same data, API address and leafnode port,
+// as an operator restarting the process would.
+func restartCore(t *testing.T, dir, apiAddr, leafURL string) *core.Node {
+	t.Helper()
+	c, err := core.Start(context.Background(), core.Options{DataDir: filepath.Join(dir, "core"), APIAddr: apiAddr,
+		LeafListen: strings.TrimPrefix(leafURL, "nats-leaf://"), AdminToken: admin, Logger: quietLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // The core restarted mid-traffic: counts are unchanged afterwards and clicks made
 // while it was down are counted once it is back.
 func TestCoreRestart(t *testing.T) {
@@ -276,12 +288,7 @@ func TestCoreRestart(t *testing.T) {
 			t.Fatalf("click while core down: %d", code)
 		}
 	}
-	var err error
-	d.core, err = core.Start(context.Background(), core.Options{DataDir: filepath.Join(dir, "core"), APIAddr: apiAddr,
-		LeafListen: strings.TrimPrefix(leaf, "nats-leaf://"), AdminToken: admin, Logger: quietLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d.core = restartCore(t, dir, apiAddr, leaf)
 	for _, p := range paths[20:] {
 		click(t, d.edges[1].Addr(), p, "")
 	}
@@ -307,12 +314,7 @@ func TestHubOutage(t *testing.T) {
 		}
 	}
 	clickMinute := start.UTC().Truncate(time.Minute)
-	var err error
-	d.core, err = core.Start(context.Background(), core.Options{DataDir: filepath.Join(dir, "core"), APIAddr: apiAddr,
-		LeafListen: strings.TrimPrefix(leaf, "nats-leaf://"), AdminToken: admin, Logger: quietLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d.core = restartCore(t, dir, apiAddr, leaf)
 	c.waitCounts(map[string]uint64{"h1": 12})
 	r := c.count("h1", "last=10&granularity=minute&country=FR")
 	var inMinute uint64
@@ -413,12 +415,7 @@ func TestCrossEdgeDedup(t *testing.T) {
 
 	apiAddr, leaf := d.core.APIAddr(), d.core.LeafURL()
 	d.core.Close()
-	var err error
-	d.core, err = core.Start(context.Background(), core.Options{DataDir: filepath.Join(dir, "core"), APIAddr: apiAddr,
-		LeafListen: strings.TrimPrefix(leaf, "nats-leaf://"), AdminToken: admin, Logger: quietLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d.core = restartCore(t, dir, apiAddr, leaf)
 	fresh := c.mint("x1", 1)[0]
 	click(t, d.edges[1].Addr(), paths[0], "US") // same-edge duplicate after the restart
 	click(t, d.edges[0].Addr(), fresh, "US")
