@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -224,4 +225,55 @@ func TestTornLog(t *testing.T) {
 	if l.size != int64(len(b)) {
 		t.Fatalf("size %d after cutting the torn tail, want %d", l.size, len(b))
 	}
+}
+
+// A partial that arrives after its minute left the hot window lands in that
+// minute: the store's total grows by exactly its clicks, also for a second late
+// partial after the minute was evicted from memory again.
+func TestLatePastHotWindow(t *testing.T) {
+	r := newRig(t)
+	var offset atomic.Int64
+	clock := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	r.win = window.New()
+	m, err := Open(Options{JS: r.hub.JS, Dir: filepath.Join(r.dir, "merge"), Window: r.win, Store: r.st,
+		CommitInterval: 50 * time.Millisecond, Hot: 5 * time.Minute, Now: clock, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.m = m
+	r.run()
+	old := cur - 30 // half an hour late: outside the 5-minute hot window
+	late := func(from, through uint64, clicks uint64) wire.Partial {
+		p := part("e1", from, through, "a", clicks)
+		p.Cells[0].Minute = old
+		return p
+	}
+	stored := func(want uint64) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			r.st.Flush()
+			got, err := r.st.Sum("clicks", "a", old, old+1)
+			if err == nil && got == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("stored %d (%v), want %d", got, err, want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	r.publish(late(1, 1, 5))
+	stored(5)
+	offset.Store(int64(2 * time.Minute)) // settled: the minute is evicted from memory
+	deadline := time.Now().Add(10 * time.Second)
+	for len(r.win.Minutes()) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("minute %d still in the window: %v", old, r.win.Minutes())
+		}
+		r.publish(wire.Partial{Edge: "e1", Epoch: 1, FromSeq: 2, ThroughSeq: 1}) // heartbeats drive commits
+		time.Sleep(100 * time.Millisecond)
+	}
+	r.publish(late(2, 2, 3))
+	stored(8)
 }
