@@ -140,7 +140,7 @@ func (n *Node) start(ctx context.Context) (err error) {
 		}
 	}()
 	a := api.New(api.Options{Registry: n.reg, Auth: n.auth, Filters: n.filters, Window: win, Store: n.store, Watermarks: n.watermarks,
-		Ready: n.ready, Status: n.status, Hot: o.Hot, Retention: o.Retention, ImpressionTTL: o.ImpressionTTL, Logger: o.Logger, Metrics: ms,
+		Ready: n.ready, Status: n.status, EdgeStatus: n.hub.Status, Hot: o.Hot, Retention: o.Retention, ImpressionTTL: o.ImpressionTTL, Logger: o.Logger, Metrics: ms,
 		RateLimit: o.RateLimit, RateBurst: o.RateBurst, Decommission: n.decommission, Readmit: n.hub.Readmit})
 	n.instrument(ms)
 	if n.ln, err = net.Listen("tcp", o.APIAddr); err != nil {

@@ -1,6 +1,8 @@
 package edge
 
 import (
+	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/clickagg/clickagg/edge/agg"
@@ -42,4 +44,26 @@ func (n *Node) buffered() uint64 {
 		return 0
 	}
 	return i.NumPending + uint64(i.NumAckPending)
+}
+
+// reportStatus publishes the edge's status every interval until ctx ends.
+func (n *Node) reportStatus(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		st := wire.EdgeStatus{EdgeID: n.o.ID, AtMs: time.Now().UnixMilli(), Buffered: n.buffered(),
+			Pending: n.journal.Pending(), Dedup: n.dedup.Len()}
+		for _, f := range n.filters.Filters() {
+			s := f.Stats
+			st.Filters = append(st.Filters, wire.FilterStatus{Name: f.Name, Version: f.Version, Calls: s.Calls,
+				Accepts: s.Accepts, Rejects: s.Rejects, Flags: s.Flags, Traps: s.Traps, Timeouts: s.Timeouts})
+		}
+		b, _ := json.Marshal(st)
+		n.nats.NC.Publish(wire.StatusSubject(n.o.ID), b) // best effort: dropped while cut off
+	}
 }

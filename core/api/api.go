@@ -40,6 +40,8 @@ type Options struct {
 	// Watermarks returns each registered edge's merged low watermark (unix ms;
 	// 0 for an edge not heard from).
 	Watermarks func(ctx context.Context) (map[string]int64, error)
+	// EdgeStatus returns each edge's last report (buffered messages, filter stats).
+	EdgeStatus func() map[string]wire.EdgeStatus
 	// Status returns operational details for GET /v1/status (merge progress etc.).
 	Status func(ctx context.Context) any
 	// Ready reports whether the core can serve (for /readyz).

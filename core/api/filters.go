@@ -74,8 +74,36 @@ func (s *Server) uploadFilter(w http.ResponseWriter, r *http.Request, p auth.Pri
 		"imports": info.Imports, "instance_memory": info.InstanceMemory, "dry_run": info.DryRun})
 }
 
-func filterJSON(name string, f wire.Filter) map[string]any {
-	return map[string]any{"name": name, "owner": f.Owner, "active": f.Active, "versions": f.Versions}
+func (s *Server) filterJSON(name string, f wire.Filter) map[string]any {
+	out := map[string]any{"name": name, "owner": f.Owner, "active": f.Active, "versions": f.Versions}
+	if st, edges := s.filterStats(name); edges > 0 {
+		out["stats"], out["edges_running"] = st, edges
+	}
+	return out
+}
+
+// filterStats sums a filter's counters over the edges that report running it.
+func (s *Server) filterStats(name string) (wire.FilterStatus, int) {
+	var sum wire.FilterStatus
+	edges := 0
+	if s.o.EdgeStatus == nil {
+		return sum, 0
+	}
+	for _, st := range s.o.EdgeStatus() {
+		for _, f := range st.Filters {
+			if f.Name == name {
+				edges++
+				sum.Calls += f.Calls
+				sum.Accepts += f.Accepts
+				sum.Rejects += f.Rejects
+				sum.Flags += f.Flags
+				sum.Traps += f.Traps
+				sum.Timeouts += f.Timeouts
+			}
+		}
+	}
+	sum.Name = name
+	return sum, edges
 }
 
 func (s *Server) listFilters(w http.ResponseWriter, r *http.Request, p auth.Principal) {
@@ -95,7 +123,7 @@ func (s *Server) listFilters(w http.ResponseWriter, r *http.Request, p auth.Prin
 	slices.Sort(names)
 	out := make([]map[string]any, len(names))
 	for i, n := range names {
-		out[i] = filterJSON(n, all[n])
+		out[i] = s.filterJSON(n, all[n])
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"filters": out})
 }
@@ -110,7 +138,7 @@ func (s *Server) getFilter(w http.ResponseWriter, r *http.Request, p auth.Princi
 		s.filterError(w, r.PathValue("name"), err)
 		return
 	}
-	writeJSON(w, http.StatusOK, filterJSON(r.PathValue("name"), f))
+	writeJSON(w, http.StatusOK, s.filterJSON(r.PathValue("name"), f))
 }
 
 func (s *Server) activateFilter(w http.ResponseWriter, r *http.Request, p auth.Principal) {
@@ -133,5 +161,5 @@ func (s *Server) activateFilter(w http.ResponseWriter, r *http.Request, p auth.P
 		s.filterError(w, r.PathValue("name"), err)
 		return
 	}
-	writeJSON(w, http.StatusOK, filterJSON(r.PathValue("name"), f))
+	writeJSON(w, http.StatusOK, s.filterJSON(r.PathValue("name"), f))
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/clickagg/clickagg/core/auth"
 	"github.com/clickagg/clickagg/core/window"
 	"github.com/clickagg/clickagg/pkg/minute"
+	"github.com/clickagg/clickagg/pkg/wire"
 )
 
 type bucketJSON map[string]any
@@ -183,6 +184,11 @@ type edgeJSON struct {
 	EdgeID     string  `json:"edge_id"`
 	Watermark  string  `json:"watermark,omitempty"`
 	LagSeconds float64 `json:"lag_seconds"`
+	// From the edge's last status report, when there is one.
+	Buffered         *uint64  `json:"buffered,omitempty"`
+	JournalPending   *int     `json:"journal_pending,omitempty"`
+	DedupImpressions *int     `json:"dedup_impressions,omitempty"`
+	StatusAgeSeconds *float64 `json:"status_age_seconds,omitempty"`
 }
 
 func (s *Server) edges(w http.ResponseWriter, r *http.Request, _ auth.Principal) {
@@ -192,12 +198,20 @@ func (s *Server) edges(w http.ResponseWriter, r *http.Request, _ auth.Principal)
 		return
 	}
 	now := s.o.Now()
+	var reports map[string]wire.EdgeStatus
+	if s.o.EdgeStatus != nil {
+		reports = s.o.EdgeStatus()
+	}
 	out := []edgeJSON{}
 	for e, wm := range wms {
 		j := edgeJSON{EdgeID: e, LagSeconds: -1}
 		if wm > 0 {
 			t := time.UnixMilli(wm).UTC()
 			j.Watermark, j.LagSeconds = t.Format(time.RFC3339Nano), now.Sub(t).Seconds()
+		}
+		if st, ok := reports[e]; ok {
+			age := now.Sub(time.UnixMilli(st.AtMs)).Seconds()
+			j.Buffered, j.JournalPending, j.DedupImpressions, j.StatusAgeSeconds = &st.Buffered, &st.Pending, &st.Dedup, &age
 		}
 		out = append(out, j)
 	}

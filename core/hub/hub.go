@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -46,7 +47,10 @@ type Hub struct {
 	mu      sync.Mutex // serialises stream updates from registrations
 	edges   []string   // the PARTIALS stream's sources, kept in step with it under mu
 	sub     *nats.Subscription
-	retired jetstream.KeyValue // decommissioned edges: their registrations are refused
+	status  *nats.Subscription
+	smu     sync.Mutex
+	latest  map[string]wire.EdgeStatus // each edge's last report, by edge id
+	retired jetstream.KeyValue         // decommissioned edges: their registrations are refused
 }
 
 // RetiredBucket is the hub KV bucket of decommissioned edges.
@@ -98,6 +102,11 @@ func Start(ctx context.Context, o Options) (*Hub, error) {
 		s.Shutdown()
 		return nil, err
 	}
+	h.latest = map[string]wire.EdgeStatus{}
+	if h.status, err = s.NC.Subscribe(wire.StatusWildcard, h.handleStatus); err != nil {
+		s.Shutdown()
+		return nil, err
+	}
 	return h, nil
 }
 
@@ -111,6 +120,23 @@ func (h *Hub) handleRegister(m *nats.Msg) {
 	}
 	b, _ := json.Marshal(reply)
 	m.Respond(b)
+}
+
+func (h *Hub) handleStatus(m *nats.Msg) {
+	var st wire.EdgeStatus
+	if json.Unmarshal(m.Data, &st) != nil || m.Subject != wire.StatusSubject(st.EdgeID) {
+		return // malformed, or an edge speaking for another
+	}
+	h.smu.Lock()
+	h.latest[st.EdgeID] = st
+	h.smu.Unlock()
+}
+
+// Status returns the last status each edge reported.
+func (h *Hub) Status() map[string]wire.EdgeStatus {
+	h.smu.Lock()
+	defer h.smu.Unlock()
+	return maps.Clone(h.latest)
 }
 
 // Register makes the hub source an edge's streams through the edge's durable
@@ -227,6 +253,9 @@ func sourceEdge(src *jetstream.StreamSource) string {
 func (h *Hub) Close() {
 	if h.sub != nil {
 		h.sub.Unsubscribe()
+	}
+	if h.status != nil {
+		h.status.Unsubscribe()
 	}
 	h.Shutdown()
 }

@@ -668,6 +668,31 @@ func TestPartnerFilter(t *testing.T) {
 	}
 	c.waitCounts(map[string]uint64{"f1": before + 3})
 
+	// The edges report the filter's verdicts; the core sums them.
+	for {
+		var fs struct {
+			Filters []struct {
+				Stats struct{ Calls, Rejects uint64 }
+			}
+		}
+		partner.do("GET", "/v1/filters", "", &fs)
+		if len(fs.Filters) == 1 && fs.Filters[0].Stats.Rejects >= 4 && fs.Filters[0].Stats.Calls >= 7 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("filter stats never arrived: %+v", fs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var es struct {
+		Edges []struct {
+			Buffered *uint64 `json:"buffered"`
+		}
+	}
+	if c.do("GET", "/v1/edges", "", &es); len(es.Edges) != 2 || es.Edges[0].Buffered == nil {
+		t.Fatalf("edges without buffered counts: %+v", es)
+	}
+
 	// Rollback: deactivate; bots count again.
 	if code := partner.do("POST", "/v1/filters/botua/activate", `{"version":0}`, nil); code != 200 {
 		t.Fatalf("deactivate: %d", code)

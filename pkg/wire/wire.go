@@ -71,3 +71,32 @@ type Registration struct {
 type RegistrationReply struct {
 	Error string `json:"error,omitempty"`
 }
+
+// StatusSubject is where an edge publishes its EdgeStatus (plain NATS, no
+// JetStream: only the latest matters, and a cut-off edge's silence is itself news).
+func StatusSubject(edge string) string { return "clickagg.status." + edge }
+
+// StatusWildcard matches every edge's status subject.
+const StatusWildcard = "clickagg.status.*"
+
+// EdgeStatus is an edge's periodic report (JSON), for operators.
+type EdgeStatus struct {
+	EdgeID   string         `json:"edge_id"`
+	AtMs     int64          `json:"at_ms"`    // when it was taken, edge clock
+	Buffered uint64         `json:"buffered"` // partials the hub has not yet taken
+	Pending  int            `json:"journal_pending"`
+	Dedup    int            `json:"dedup_impressions"`
+	Filters  []FilterStatus `json:"filters"`
+}
+
+// FilterStatus is one filter's counters at an edge since it was loaded.
+type FilterStatus struct {
+	Name     string `json:"name"`
+	Version  int    `json:"version"`
+	Calls    uint64 `json:"calls"`
+	Accepts  uint64 `json:"accepts"`
+	Rejects  uint64 `json:"rejects"`
+	Flags    uint64 `json:"flags"`
+	Traps    uint64 `json:"traps"`
+	Timeouts uint64 `json:"timeouts"`
+}
