@@ -202,6 +202,26 @@ func (n *Node) ready() error {
 
 func (n *Node) instrument(ms *metrics.Set) {
 	ms.NewGauge(`clickagg_core_leafnodes`, func() float64 { return float64(n.hub.LeafNodes()) })
+	ms.NewGauge(`clickagg_core_merge_pending_partials`, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		return float64(n.merger.Stats(ctx).Pending)
+	})
+	// How long ago complete_through is: the time for a minute to close, plus the
+	// current minute's age. A cut-off edge makes it grow.
+	ms.NewGauge(`clickagg_core_complete_through_lag_seconds`, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		wms, err := n.watermarks(ctx)
+		if err != nil {
+			return -1
+		}
+		low := time.Now().UnixMilli()
+		for _, wm := range wms {
+			low = min(low, wm)
+		}
+		return float64(time.Now().UnixMilli()-low) / 1000
+	})
 	ms.NewGauge(`clickagg_core_ads`, func() float64 { return float64(n.reg.Len()) })
 	ms.NewGauge(`clickagg_core_store_rows`, func() float64 { return float64(n.store.Stats().Rows) })
 	ms.NewGauge(`clickagg_core_store_bytes`, func() float64 {

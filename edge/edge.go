@@ -264,8 +264,15 @@ func (n *Node) rebuildDedup(ctx context.Context) error {
 	}
 	now := time.Now().Unix()
 	var clicks []wire.Click
+	var upTo uint64 // stream sequence read so far
 	for read := uint64(0); ; {
-		batch, err := cons.Fetch(512, jetstream.FetchMaxWait(time.Second))
+		// Ask only for what remains: a batch larger than that waits out FetchMaxWait.
+		want := int(min(512, info.State.LastSeq-min(upTo, info.State.LastSeq)))
+		if want == 0 {
+			n.o.Logger.Info("dedup rebuilt", "batches", read, "impressions", n.dedup.Len())
+			return nil
+		}
+		batch, err := cons.Fetch(want, jetstream.FetchMaxWait(time.Second))
 		if err != nil {
 			return fmt.Errorf("dedup replay: %w", err)
 		}
@@ -275,6 +282,7 @@ func (n *Node) rebuildDedup(ctx context.Context) error {
 			got++
 			if md, err := m.Metadata(); err == nil {
 				last = md.Sequence.Stream
+				upTo = last
 			}
 			clicks, _ = wire.DecodeClicks(clicks[:0], m.Data())
 			for i := range clicks {

@@ -107,8 +107,14 @@ func (m *Merger) rebuildImps(ctx context.Context) error {
 		return err
 	}
 	began, n := time.Now(), 0
+	var last uint64
 	for done := false; !done; {
-		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(time.Second))
+		// Ask only for what remains: a batch larger than that waits out FetchMaxWait.
+		want := int(min(1000, info.State.LastSeq-min(last, info.State.LastSeq)))
+		if want == 0 {
+			break
+		}
+		batch, err := cons.Fetch(want, jetstream.FetchMaxWait(time.Second))
 		if err != nil {
 			return fmt.Errorf("replay partials: %w", err)
 		}
@@ -116,8 +122,9 @@ func (m *Merger) rebuildImps(ctx context.Context) error {
 		for msg := range batch.Messages() {
 			got++
 			md, _ := msg.Metadata()
-			if md != nil && md.Sequence.Stream >= info.State.LastSeq {
-				done = true
+			if md != nil {
+				last = md.Sequence.Stream
+				done = last >= info.State.LastSeq
 			}
 			p, err := wire.DecodePartial(msg.Data())
 			if err != nil || p.Heartbeat() || p.ThroughSeq > m.applied[source{p.Edge, p.Epoch}] {

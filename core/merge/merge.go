@@ -65,6 +65,7 @@ type Merger struct {
 	edgeIdx    map[string]uint16
 	edgeNames  []string
 	crossDups  *metrics.Counter
+	ready      chan struct{} // closed once Run has rebuilt the impression set
 	last       jetstream.Msg
 	hubSeq     uint64 // last PARTIALS sequence applied
 	lastCommit atomic.Pointer[time.Time]
@@ -103,7 +104,7 @@ func Open(o Options) (*Merger, error) {
 	}
 	m := &Merger{o: o, applied: map[source]uint64{}, wms: map[string]int64{},
 		dirty: map[int64]map[string]struct{}{}, unstored: map[int64]map[string]struct{}{},
-		touched: map[int64]time.Time{}, coldBase: map[int64]map[string]bool{}, imps: map[[16]byte]imp{}, edgeIdx: map[string]uint16{}}
+		touched: map[int64]time.Time{}, coldBase: map[int64]map[string]bool{}, imps: map[[16]byte]imp{}, edgeIdx: map[string]uint16{}, ready: make(chan struct{})}
 	replayed := map[int64]bool{}
 	l, err := openLog(filepath.Join(o.Dir, "merge.log"), func(r *record) {
 		if r.kind == recFull {
@@ -136,6 +137,9 @@ func Open(o Options) (*Merger, error) {
 	m.crossDups = o.Metrics.NewCounter(`clickagg_core_cross_edge_duplicates_total`)
 	return m, nil
 }
+
+// Ready is closed once Run has rebuilt its impression set and merges again.
+func (m *Merger) Ready() <-chan struct{} { return m.ready }
 
 // Watermarks returns each edge's low watermark (unix ms) as merged so far.
 func (m *Merger) Watermarks() map[string]int64 {
@@ -180,6 +184,7 @@ func (m *Merger) Run(ctx context.Context) error {
 	if err := m.rebuildImps(ctx); err != nil {
 		return fmt.Errorf("merge: rebuild impression set: %w", err)
 	}
+	close(m.ready)
 	next := m.o.Now().Add(m.o.CommitInterval)
 	sweep := m.o.Now().Add(time.Minute)
 	for ctx.Err() == nil {
