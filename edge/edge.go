@@ -183,7 +183,7 @@ func (n *Node) start(ctx context.Context) error {
 
 func (n *Node) listen() error {
 	co := click.Options{Catalog: n.catalog, Filters: n.filters, Dedup: n.dedup, Journal: n.journal,
-		Trusted: n.o.Trusted, Metrics: n.metrics, Logger: n.o.Logger}
+		Trusted: n.o.Trusted, Metrics: n.metrics, Logger: n.o.Logger, ExtraMetrics: n.writeFilterMetrics}
 	if n.o.GeoIPPath != "" {
 		db, err := geo.Open(n.o.GeoIPPath)
 		if err != nil {

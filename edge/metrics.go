@@ -3,6 +3,8 @@ package edge
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"time"
 
 	"github.com/clickagg/clickagg/edge/agg"
@@ -65,5 +67,21 @@ func (n *Node) reportStatus(ctx context.Context, every time.Duration) {
 		}
 		b, _ := json.Marshal(st)
 		n.nats.NC.Publish(wire.StatusSubject(n.o.ID), b) // best effort: dropped while cut off
+	}
+}
+
+// writeFilterMetrics writes each running filter's counters (calls, verdicts,
+// traps, timeouts, time spent) in Prometheus text format.
+func (n *Node) writeFilterMetrics(w io.Writer) {
+	for _, f := range n.filters.Filters() {
+		s, l := f.Stats, fmt.Sprintf(`filter=%q,version="%d"`, f.Name, f.Version)
+		for _, c := range []struct {
+			name string
+			v    uint64
+		}{{"calls", s.Calls}, {"accepts", s.Accepts}, {"rejects", s.Rejects}, {"flags", s.Flags},
+			{"traps", s.Traps}, {"timeouts", s.Timeouts}, {"violations", s.Violations}} {
+			fmt.Fprintf(w, "clickagg_edge_filter_%s_total{%s} %d\n", c.name, l, c.v)
+		}
+		fmt.Fprintf(w, "clickagg_edge_filter_seconds_total{%s} %g\n", l, float64(s.TotalNs)/1e9)
 	}
 }

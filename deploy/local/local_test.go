@@ -693,6 +693,17 @@ func TestPartnerFilter(t *testing.T) {
 		t.Fatalf("edges without buffered counts: %+v", es)
 	}
 
+	resp, err := http.Get("http://" + d.edges[0].Addr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(m), `clickagg_edge_filter_rejects_total{filter="botua",version="1"} 4`) ||
+		!strings.Contains(string(m), `clickagg_edge_filter_calls_total{filter="sigcheck",version="0"}`) {
+		t.Fatalf("edge metrics lack per-filter counters:\n%s", m)
+	}
+
 	// Rollback: deactivate; bots count again.
 	if code := partner.do("POST", "/v1/filters/botua/activate", `{"version":0}`, nil); code != 200 {
 		t.Fatalf("deactivate: %d", code)

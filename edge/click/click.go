@@ -9,6 +9,7 @@ package click
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
 	"net/netip"
 	"sync"
@@ -49,6 +50,9 @@ type Options struct {
 	Logger  *slog.Logger
 	// Healthy reports readiness for /healthz; nil means always healthy.
 	Healthy func() error
+	// ExtraMetrics, when set, appends Prometheus text to /metrics (per-filter
+	// counters, whose names come and go with the filters).
+	ExtraMetrics func(w io.Writer)
 }
 
 // Handler serves an edge's HTTP. It is safe for concurrent use.
@@ -116,6 +120,9 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 	case string(path) == "/metrics":
 		ctx.SetContentType("text/plain; version=0.0.4")
 		h.o.Metrics.WritePrometheus(ctx)
+		if h.o.ExtraMetrics != nil {
+			h.o.ExtraMetrics(ctx)
+		}
 		metrics.WriteProcessMetrics(ctx)
 	default:
 		fail(ctx, fasthttp.StatusNotFound, "not found: clicks go to /c/{token}")
