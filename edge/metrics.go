@@ -32,7 +32,11 @@ func (n *Node) instrument(a *agg.Aggregator) {
 	n.metrics.NewGauge(`clickagg_edge_buffered_messages`, func() float64 { return float64(n.buffered()) })
 }
 
-// buffered is how many partial messages the hub has not yet taken.
+// buffered is how many partials the hub has not yet taken: those not yet delivered,
+// and, while the link is down, those delivered but unconfirmed (they will be sent
+// again). With the link up, delivered-but-unconfirmed ones are in the hub already:
+// flow-control acks come back in windows, so counting them would show a steady
+// backlog that is not there.
 func (n *Node) buffered() uint64 {
 	ctx, cancel := ctxWithTimeout(time.Second)
 	defer cancel()
@@ -44,6 +48,9 @@ func (n *Node) buffered() uint64 {
 	i, err := c.Info(ctx)
 	if err != nil {
 		return 0
+	}
+	if n.nats.LeafConnected() {
+		return i.NumPending
 	}
 	return i.NumPending + uint64(i.NumAckPending)
 }

@@ -347,7 +347,9 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(v)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // errors quote "<token>"; this is an API, not HTML
+	enc.Encode(v)
 }
 
 func writeError(w http.ResponseWriter, code int, format string, args ...any) {
