@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -117,7 +118,7 @@ func Start(o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nats server %s: %w", o.Name, err)
 	}
-	ns.SetLoggerV2(&logger{log.With("nats", o.Name)}, false, false, false)
+	ns.SetLoggerV2(&logger{l: log.With("nats", o.Name)}, false, false, false)
 	ns.Start()
 	if !ns.ReadyForConnections(30 * time.Second) {
 		ns.Shutdown()
@@ -211,15 +212,46 @@ func splitHostPort(a string) (string, int, error) {
 	return h, n, nil
 }
 
-// logger adapts nats-server's logger to slog. Debug and trace stay off.
-type logger struct{ l *slog.Logger }
+// logger adapts nats-server's logger to slog. Debug and trace stay off. Warnings
+// and errors of the same kind (format string) are logged at most once per
+// repeatEvery: a cut-off edge would otherwise log its failed leafnode dial every
+// second for as long as the outage lasts.
+type logger struct {
+	l    *slog.Logger
+	mu   sync.Mutex
+	last map[string]time.Time
+}
+
+const repeatEvery = 30 * time.Second
+
+func (l *logger) quiet(f string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.last == nil {
+		l.last = map[string]time.Time{}
+	}
+	now := time.Now()
+	if t, ok := l.last[f]; ok && now.Sub(t) < repeatEvery {
+		return true
+	}
+	l.last[f] = now
+	return false
+}
 
 func (l *logger) Noticef(f string, v ...any) { l.l.Debug(fmt.Sprintf(f, v...)) }
-func (l *logger) Warnf(f string, v ...any)   { l.l.Warn(fmt.Sprintf(f, v...)) }
-func (l *logger) Fatalf(f string, v ...any)  { l.l.Error(fmt.Sprintf(f, v...)) }
-func (l *logger) Errorf(f string, v ...any)  { l.l.Error(fmt.Sprintf(f, v...)) }
-func (l *logger) Debugf(f string, v ...any)  {}
-func (l *logger) Tracef(f string, v ...any)  {}
+func (l *logger) Warnf(f string, v ...any) {
+	if !l.quiet(f) {
+		l.l.Warn(fmt.Sprintf(f, v...))
+	}
+}
+func (l *logger) Fatalf(f string, v ...any) { l.l.Error(fmt.Sprintf(f, v...)) }
+func (l *logger) Errorf(f string, v ...any) {
+	if !l.quiet(f) {
+		l.l.Error(fmt.Sprintf(f, v...))
+	}
+}
+func (l *logger) Debugf(f string, v ...any) {}
+func (l *logger) Tracef(f string, v ...any) {}
 
 func freePort(host string) (int, error) {
 	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))

@@ -2,6 +2,8 @@ package embednats
 
 import (
 	"context"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -82,5 +84,21 @@ func TestConnectExternal(t *testing.T) {
 	}
 	if _, err := c.JS.AccountInfo(context.Background()); err != nil {
 		t.Fatalf("jetstream over the external connection: %v", err)
+	}
+}
+
+// Repeated server warnings of one kind are logged once per repeatEvery.
+func TestLogThrottle(t *testing.T) {
+	var buf strings.Builder
+	l := &logger{l: slog.New(slog.NewTextHandler(&buf, nil))}
+	for i := 0; i < 5; i++ {
+		l.Errorf("dial %s failed (attempt %d)", "hub", i)
+	}
+	l.Warnf("something else")
+	if n := strings.Count(buf.String(), "dial hub failed"); n != 1 {
+		t.Fatalf("logged the repeated error %d times:\n%s", n, buf.String())
+	}
+	if !strings.Contains(buf.String(), "something else") {
+		t.Fatal("another warning was swallowed")
 	}
 }
