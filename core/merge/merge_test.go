@@ -2,6 +2,7 @@ package merge
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -184,19 +185,34 @@ func TestCrossEdge(t *testing.T) {
 	r := newRig(t)
 	r.open()
 	r.run()
-	late := part("e2", 1, 1, "a", 1, 7)
-	late.Refs[0].TimeMs += 1000
+	late := part("e2", 1, 1, "a", 1, 7) // impression 7 at minute cur
 	r.publish(late)
-	r.publish(part("e1", 1, 2, "a", 2, 7, 8)) // impression 7 again, earlier: moves the count
-	r.wantCount("a", 2)
+	r.wantCount("a", 1)
+	early := part("e1", 1, 1, "a", 1, 7) // impression 7 again, a minute earlier at e1
+	early.Cells[0].Minute = cur - 1
+	early.Refs[0].TimeMs = now.Add(-time.Minute).UnixMilli()
+	r.publish(early)
+	perMinute := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			s, _ := r.win.Series("a", cur-1, cur+1, window.Country{})
+			if got := fmt.Sprint(s); got == want {
+				return
+			} else if time.Now().After(deadline) {
+				t.Fatalf("per minute %s, want %s", got, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	perMinute(fmt.Sprintf("[{%d 1} {%d 0}]", cur-1, cur)) // the count moved to the earlier click's minute
 	r.stopMerger()
 	r.open()
 	r.run()
-	r.publish(part("e3", 1, 1, "a", 1, 8)) // impression 8 again, later: dropped
-	r.publish(part("e3", 2, 2, "a", 1, 9))
-	r.wantCount("a", 3)
+	r.publish(part("e3", 1, 2, "a", 2, 7, 9)) // 7 a third time, later: dropped; 9 is new
+	perMinute(fmt.Sprintf("[{%d 1} {%d 1}]", cur-1, cur))
 	time.Sleep(200 * time.Millisecond)
-	r.wantCount("a", 3)
+	perMinute(fmt.Sprintf("[{%d 1} {%d 1}]", cur-1, cur))
 }
 
 // A torn last record is cut off and the records before it are kept.

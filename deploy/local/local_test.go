@@ -394,8 +394,8 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
-// An impression clicked at both edges counts once, also across a core restart,
-// and in the minute of its earliest click.
+// An impression clicked at both edges counts once, also across a core restart.
+// (core/merge's TestCrossEdge checks the count lands in the earlier click's minute.)
 func TestCrossEdgeDedup(t *testing.T) {
 	dir := t.TempDir()
 	d := startLocal(t, dir)
