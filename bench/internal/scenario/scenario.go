@@ -66,7 +66,7 @@ const (
 // Defaults is the standard scenario (under 5 minutes on the 2-core dev machine).
 func Defaults() Config {
 	return Config{Rate: 3000, Duration: 60 * time.Second, Ads: 10_000_000, ZipfS: 1.0,
-		DupFraction: 0.05, InvalidFraction: 0.02, Users: 200_000, IPs: 1 << 20,
+		DupFraction: 0.05, InvalidFraction: 0.02, CrossEdgeDups: 0.02, Users: 200_000, IPs: 1 << 20,
 		Nginx: "auto", CapacityDuration: 5 * time.Second, CapacityConns: 64, CapacityTokens: 160_000,
 		QueryRate: 40, FreshInterval: 250 * time.Millisecond, Workers: 256, MintWorkers: 16,
 		VerifyMax: 200_000, Final: FinalComplete, Seed: 1}

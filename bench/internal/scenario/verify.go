@@ -187,8 +187,8 @@ func (r *runner) checkTop(ctx context.Context, w []want, q url.Values) {
 	case r.dep == nil:
 		c.top = "skipped: an external core may hold other ads"
 		return
-	case c.unsure > 0 || r.cfg.CrossEdgeDups > 0:
-		c.top = "skipped: unanswered clicks or cross-edge duplicates make it inexact"
+	case c.unsure > 0:
+		c.top = "skipped: unanswered clicks make it inexact"
 		return
 	}
 	idx := make([]int, len(w))
