@@ -2,6 +2,7 @@ package click
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -254,19 +255,39 @@ func TestDecisionAllocs(t *testing.T) {
 // BenchmarkClick is the full click path in-process: decide, journal durably in a
 // real JetStream stream (group commit), write the 302; "fsync" syncs every batch
 // to disk before answering (the edge's --fsync).
+//
+// "hot" sends 90% of clicks to one ad and the rest over 10k others, "spread" sends
+// them evenly over 10k ads: a hot ad must cost nothing extra.
 func BenchmarkClick(b *testing.B) {
-	b.Run("page-cache", func(b *testing.B) { benchClick(b, false) })
-	b.Run("fsync", func(b *testing.B) { benchClick(b, true) })
+	b.Run("page-cache", func(b *testing.B) { benchClick(b, false, 0) })
+	b.Run("fsync", func(b *testing.B) { benchClick(b, true, 0) })
+	b.Run("hot", func(b *testing.B) { benchClick(b, false, 0.9) })
+	b.Run("spread", func(b *testing.B) { benchClick(b, false, -1) })
 }
 
-func benchClick(b *testing.B, fsync bool) {
+// benchClick clicks fresh impressions; hot is the share of clicks on ad1 (0: all of
+// them, -1: none, spread evenly over 10k ads).
+func benchClick(b *testing.B, fsync bool, hot float64) {
 	r := newRigSync(b, fsync)
-	toks := make([]string, 1<<16)
+	const spread = 10_000
+	if hot != 0 {
+		for i := 0; i < spread; i++ {
+			r.h.o.Catalog.Apply(wire.AdKey(fmt.Sprintf("ad-%d", i)), []byte(`{"advertiser_id":"a","redirect_url":"https://example.com/"}`), false)
+		}
+	}
+	// One fresh impression per click: a repeated one would be a duplicate, which is
+	// answered without waiting for the journal.
+	toks := make([]string, b.N)
 	for i := range toks {
-		c := token.Claims{KeyID: 1, ExpiresAt: time.UnixMilli(r.now.Load()).Add(time.Hour).Unix(), AdID: "ad1"}
-		c.ImpressionID[0], c.ImpressionID[1], c.ImpressionID[2] = byte(i), byte(i>>8), byte(i>>16)
+		ad := "ad1"
+		if hot < 0 || hot > 0 && float64(i%100) >= hot*100 {
+			ad = fmt.Sprintf("ad-%d", (i*7919)%spread)
+		}
+		c := token.Claims{KeyID: 1, ExpiresAt: time.UnixMilli(r.now.Load()).Add(time.Hour).Unix(), AdID: ad}
+		c.ImpressionID[0], c.ImpressionID[1], c.ImpressionID[2], c.ImpressionID[3] = byte(i), byte(i>>8), byte(i>>16), byte(i>>24)
 		toks[i], _ = token.Sign(&c, key)
 	}
+	b.ResetTimer()
 	var next atomic.Int64
 	b.ReportAllocs()
 	b.SetParallelism(32) // many connections, as a loaded edge has
@@ -276,8 +297,8 @@ func benchClick(b *testing.B, fsync bool) {
 		fr.Header.SetMethod("GET")
 		ctx.Init(&fr, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}, nil)
 		for pb.Next() {
-			i := next.Add(1)
-			ctx.Request.SetRequestURI("/c/" + toks[i%int64(len(toks))])
+			i := next.Add(1) - 1
+			ctx.Request.SetRequestURI("/c/" + toks[i])
 			ctx.Response.Reset()
 			r.h.Serve(&ctx)
 			if ctx.Response.StatusCode() != 302 {
