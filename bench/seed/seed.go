@@ -224,14 +224,14 @@ func query(win *window.Window, o Options, start, end time.Time, res *Result) {
 	for i := 0; i < o.Queries; i++ {
 		ad := "ad" + strconv.FormatUint(z.Uint64(), 10)
 		t := time.Now()
-		win.Series(ad, from, to, window.Country{})
+		win.Series(ad, from, to, window.Filter{})
 		count = append(count, time.Since(t))
 		t = time.Now()
-		win.Top(10, from, to, window.Country{}, nil)
+		win.Top(10, from, to, window.Filter{}, nil)
 		top = append(top, time.Since(t))
 		cc := countryCodes[r.IntN(len(countryCodes))]
 		t = time.Now()
-		win.Top(10, from, to, window.Country{cc[0], cc[1]}, nil)
+		win.Top(10, from, to, window.Filter{Country: window.Country{cc[0], cc[1]}}, nil)
 		topC = append(topC, time.Since(t))
 	}
 	res.Count, res.Top, res.TopCountry = pct(count), pct(top), pct(topC)

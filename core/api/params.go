@@ -17,11 +17,15 @@ import (
 type query struct {
 	from, to int64 // minutes, to exclusive
 	country  window.Country
+	label    string // "key=value": a filter label (a pre-aggregation dimension)
 	ip       netip.Addr
 	userID   string
 }
 
 func (q *query) filtered() bool { return q.ip.IsValid() || q.userID != "" }
+
+// filter is the window filter for the query's country and label.
+func (q *query) filter() window.Filter { return window.Filter{Country: q.country, Label: q.label} }
 
 // defaultLast is the window when a query gives neither last nor from/to.
 const defaultLast = 60
@@ -67,6 +71,13 @@ func parseQuery(v url.Values, now time.Time, maxMinutes int64) (query, error) {
 			return q, fmt.Errorf("country must be an ISO 3166-1 alpha-2 code like US, got %q", v.Get("country"))
 		}
 		q.country = window.Country{c[0], c[1]}
+	}
+	if l := v.Get("label"); l != "" {
+		k, val, ok := strings.Cut(l, "=")
+		if !ok || k == "" || val == "" || len(l) > 65 || strings.ContainsAny(l[len(k)+1:], "=&") || strings.ContainsRune(k, '&') {
+			return q, fmt.Errorf("label must be key=value as a filter sets it (each at most 32 bytes), got %q", l)
+		}
+		q.label = l
 	}
 	if s := v.Get("ip"); s != "" {
 		a, err := netip.ParseAddr(s)

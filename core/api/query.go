@@ -71,8 +71,8 @@ func (s *Server) filtersAvailable(w http.ResponseWriter, q query, hotStart int64
 		writeError(w, http.StatusNotImplemented, "filtering by ip or user_id needs the raw click store, which this core does not run yet")
 		return false
 	}
-	if q.country != (window.Country{}) && q.from < hotStart {
-		writeError(w, http.StatusBadRequest, "the country filter reaches back %s (to %s); this window starts earlier",
+	if (q.country != (window.Country{}) || q.label != "") && q.from < hotStart {
+		writeError(w, http.StatusBadRequest, "the country and label filters reach back %s (to %s); this window starts earlier",
 			s.o.Hot, minuteTime(hotStart))
 		return false
 	}
@@ -102,7 +102,7 @@ func (s *Server) series(ad string, q query, hotStart int64) ([]window.MinuteCoun
 		}
 	}
 	if q.to > hotStart {
-		hot, sum := s.o.Window.Series(ad, max(q.from, hotStart), q.to, q.country)
+		hot, sum := s.o.Window.Series(ad, max(q.from, hotStart), q.to, q.filter())
 		out = append(out, hot...)
 		total += sum
 	}
@@ -147,9 +147,9 @@ func (s *Server) top(w http.ResponseWriter, r *http.Request, p auth.Principal) {
 	var ads []window.AdCount
 	switch p.Role {
 	case auth.RoleAdmin:
-		ads = s.o.Window.Top(n, q.from, q.to, q.country, nil)
+		ads = s.o.Window.Top(n, q.from, q.to, q.filter(), nil)
 	case auth.RoleAdvertiser: // its own ads only, by direct lookups
-		ads = s.o.Window.TopAmong(n, q.from, q.to, q.country, s.o.Registry.AdsOf(p.Owner))
+		ads = s.o.Window.TopAmong(n, q.from, q.to, q.filter(), s.o.Registry.AdsOf(p.Owner))
 	default:
 		ads = []window.AdCount{}
 	}

@@ -31,6 +31,7 @@ type imp struct {
 	exp     uint32 // unix seconds
 	edge    uint16 // index into Merger.edgeNames
 	country [2]byte
+	dims    uint16 // index into Merger.dimNames: the click's filter labels
 }
 
 // edgeIndex interns an edge id.
@@ -41,6 +42,21 @@ func (m *Merger) edgeIndex(e string) uint16 {
 	i := uint16(len(m.edgeNames))
 	m.edgeNames = append(m.edgeNames, e)
 	m.edgeIdx[e] = i
+	return i
+}
+
+// dimsIndex interns a label set. Label sets are few (filters' labels are
+// bounded); past 65535 distinct ones the rest share the overflow dimension.
+func (m *Merger) dimsIndex(d string) uint16 {
+	if i, ok := m.dimIdx[d]; ok {
+		return i
+	}
+	if len(m.dimNames) >= 1<<16-1 {
+		return m.dimsIndex(wire.DimsOverflow)
+	}
+	i := uint16(len(m.dimNames))
+	m.dimNames = append(m.dimNames, d)
+	m.dimIdx[d] = i
 	return i
 }
 
@@ -57,7 +73,7 @@ func (m *Merger) dedupRefs(p *wire.Partial, live bool) {
 	for _, r := range p.Refs {
 		c := &p.Cells[r.Cell]
 		prev, seen := m.imps[r.ImpressionID]
-		cur := imp{r.TimeMs, uint32(r.ExpiresAt), edge, c.Country}
+		cur := imp{r.TimeMs, uint32(r.ExpiresAt), edge, c.Country, m.dimsIndex(c.Dims)}
 		switch {
 		case !seen || int64(prev.exp) < now:
 			m.imps[r.ImpressionID] = cur
@@ -66,7 +82,7 @@ func (m *Merger) dedupRefs(p *wire.Partial, live bool) {
 			m.imps[r.ImpressionID] = cur
 			if live {
 				pm := int64(minute.OfMillis(prev.timeMs))
-				m.o.Window.Sub(pm, c.AdID, window.Country(prev.country), 1)
+				m.o.Window.Sub(pm, c.AdID, window.Country(prev.country), m.dimNames[prev.dims], 1)
 				m.markDirty(pm, c.AdID)
 			}
 		default:

@@ -18,11 +18,11 @@ import (
 // records (layout in FORMAT.md):
 //
 //	u32 len | u32 crc32c(payload) | payload
-//	payload: kind (1 full, 2 delta)
+//	payload: kind (3 full, 4 delta; 1 and 2 are the same without dims, still read)
 //	         hub seq:    uvarint, the last PARTIALS sequence applied
 //	         applied:    uvarint n, n × (edge, u64 epoch, uvarint through)
 //	         watermarks: uvarint n, n × (edge, varint unix ms)
-//	         minutes:    uvarint n, n × (varint minute, uvarint cells, cells × (ad, 2-byte country, uvarint clicks))
+//	         minutes:    uvarint n, n × (varint minute, uvarint cells, cells × (ad, 2-byte country, dims, uvarint clicks))
 //
 // Every record carries the whole applied map and the full contents of each minute it
 // names, so replaying records in order (a full record resets) rebuilds the state,
@@ -30,8 +30,11 @@ import (
 // JetStream because they were never acked.
 
 const (
-	recFull  byte = 1
-	recDelta byte = 2
+	recFull  byte = 3
+	recDelta byte = 4
+	// Kinds 1 and 2 are full and delta records written before cells had dims.
+	recFullV1  byte = 1
+	recDeltaV1 byte = 2
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -71,6 +74,7 @@ func appendRecord(dst []byte, r *record) []byte {
 		for _, c := range cells {
 			dst = appendStr(dst, c.AdID)
 			dst = append(dst, c.Country[:]...)
+			dst = appendStr(dst, c.Dims)
 			dst = binary.AppendUvarint(dst, c.Clicks)
 		}
 	}
@@ -130,6 +134,13 @@ func decodeRecord(p []byte) (*record, error) {
 	}
 	d := &dec{b: p}
 	r := &record{kind: d.raw(1)[0], applied: map[source]uint64{}, wms: map[string]int64{}, minutes: map[int64][]wire.Cell{}}
+	hasDims := r.kind == recFull || r.kind == recDelta
+	switch r.kind {
+	case recFullV1:
+		r.kind = recFull
+	case recDeltaV1:
+		r.kind = recDelta
+	}
 	r.hubSeq = d.uv()
 	for n := d.uv(); n > 0 && !d.bad; n-- {
 		e := d.str()
@@ -153,6 +164,9 @@ func decodeRecord(p []byte) (*record, error) {
 		for ; nc > 0 && !d.bad; nc-- {
 			c := wire.Cell{Minute: m, AdID: d.str()}
 			copy(c.Country[:], d.raw(2))
+			if hasDims {
+				c.Dims = d.str()
+			}
 			c.Clicks = d.uv()
 			cells = append(cells, c)
 		}

@@ -64,6 +64,8 @@ type Merger struct {
 	imps       map[[16]byte]imp              // counted impressions (cross-edge dedup)
 	edgeIdx    map[string]uint16
 	edgeNames  []string
+	dimIdx     map[string]uint16
+	dimNames   []string
 	crossDups  *metrics.Counter
 	ready      chan struct{} // closed once Run has rebuilt the impression set
 	last       jetstream.Msg
@@ -104,7 +106,7 @@ func Open(o Options) (*Merger, error) {
 	}
 	m := &Merger{o: o, applied: map[source]uint64{}, wms: map[string]int64{},
 		dirty: map[int64]map[string]struct{}{}, unstored: map[int64]map[string]struct{}{},
-		touched: map[int64]time.Time{}, coldBase: map[int64]map[string]bool{}, imps: map[[16]byte]imp{}, edgeIdx: map[string]uint16{}, ready: make(chan struct{})}
+		touched: map[int64]time.Time{}, coldBase: map[int64]map[string]bool{}, imps: map[[16]byte]imp{}, edgeIdx: map[string]uint16{}, dimIdx: map[string]uint16{}, ready: make(chan struct{})}
 	replayed := map[int64]bool{}
 	l, err := openLog(filepath.Join(o.Dir, "merge.log"), func(r *record) {
 		if r.kind == recFull {

@@ -2,6 +2,7 @@ package merge
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"log/slog"
@@ -102,7 +103,7 @@ func (r *rig) wantCount(ad string, want uint64) {
 	r.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		_, got := r.win.Series(ad, cur, cur+1, window.Country{})
+		_, got := r.win.Series(ad, cur, cur+1, window.Filter{})
 		if got == want {
 			return
 		}
@@ -196,7 +197,7 @@ func TestCrossEdge(t *testing.T) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			s, _ := r.win.Series("a", cur-1, cur+1, window.Country{})
+			s, _ := r.win.Series("a", cur-1, cur+1, window.Filter{})
 			if got := fmt.Sprint(s); got == want {
 				return
 			} else if time.Now().After(deadline) {
@@ -292,4 +293,25 @@ func TestLatePastHotWindow(t *testing.T) {
 	}
 	r.publish(late(2, 2, 3))
 	stored(8)
+}
+
+// Records written before cells had dims (kinds 1 and 2) still replay; new ones
+// keep dims.
+func TestLogRecordVersions(t *testing.T) {
+	v1 := []byte{recDeltaV1}
+	v1 = binary.AppendUvarint(v1, 7) // hub seq
+	v1 = append(v1, 0, 0, 1)         // no applied, no watermarks, one minute
+	v1 = binary.AppendVarint(v1, 3)
+	v1 = append(v1, 1, 1, 'a', 'Z', 'Z', 4) // one cell: ad "a", ZZ, 4 clicks
+	r, err := decodeRecord(v1)
+	if err != nil || r.kind != recDelta || r.hubSeq != 7 || r.minutes[3][0].Clicks != 4 || r.minutes[3][0].Dims != "" {
+		t.Fatalf("v1 record: %+v, %v", r, err)
+	}
+	rec := &record{kind: recDelta, hubSeq: 1, applied: map[source]uint64{}, wms: map[string]int64{},
+		minutes: map[int64][]wire.Cell{3: {{Minute: 3, AdID: "a", Country: [2]byte{'U', 'S'}, Dims: "k=v", Clicks: 2}}}}
+	b := appendRecord(nil, rec)
+	r, err = decodeRecord(b[8:])
+	if err != nil || r.minutes[3][0].Dims != "k=v" || r.minutes[3][0].Clicks != 2 {
+		t.Fatalf("record with dims: %+v, %v", r, err)
+	}
 }

@@ -58,11 +58,16 @@ func (b *bucket) list(c Country) []ranked {
 // build ranks a minute's ads overall and per country in one pass over its cells.
 func (v *sortedView) build(b *bucket) {
 	v.version, v.all, v.byCountry = b.version, make([]ranked, 0, len(b.ads)), map[Country][]ranked{}
+	perCountry := map[Country]uint64{}
 	for ad, a := range b.ads {
 		v.all = append(v.all, ranked{ad, a.total})
-		for _, cc := range a.by {
-			if cc.n > 0 {
-				v.byCountry[cc.c] = append(v.byCountry[cc.c], ranked{ad, cc.n})
+		clear(perCountry)
+		for _, sl := range a.by { // one entry per country, summed over label sets
+			perCountry[sl.c] += sl.n
+		}
+		for c, n := range perCountry {
+			if n > 0 {
+				v.byCountry[c] = append(v.byCountry[c], ranked{ad, n})
 			}
 		}
 	}
@@ -110,8 +115,9 @@ func (v *sortedView) stale(b *bucket) bool {
 // maxCount is the largest count for c in a minute (a scan).
 func (b *bucket) maxCount(c Country) uint64 {
 	var m uint64
+	f := Filter{Country: c}
 	for _, a := range b.ads {
-		m = max(m, a.count(c))
+		m = max(m, a.count(f))
 	}
 	return m
 }
@@ -173,7 +179,7 @@ func (w *Window) topThreshold(n int, from, to int64, c Country, allow func(strin
 		if allow != nil && !allow(ad) {
 			return
 		}
-		if total := w.sum(ad, from, to, c); total > 0 {
+		if total := w.sum(ad, from, to, Filter{Country: c}); total > 0 {
 			res.offer(AdCount{ad, total})
 		}
 	}
@@ -202,7 +208,7 @@ func (w *Window) topThreshold(n int, from, to int64, c Country, allow func(strin
 }
 
 // sum is one ad's clicks over [from, to); the caller holds the read lock.
-func (w *Window) sum(ad string, from, to int64, c Country) uint64 {
+func (w *Window) sum(ad string, from, to int64, c Filter) uint64 {
 	var s uint64
 	for m := from; m < to; m++ {
 		if b := w.mins[m]; b != nil {

@@ -18,15 +18,24 @@ import (
 // Country is an ISO 3166-1 alpha-2 code; the zero value means "any country".
 type Country [2]byte
 
+// Filter selects clicks: by country and/or by one filter label ("key=value");
+// the zero Filter selects all.
+type Filter struct {
+	Country Country
+	Label   string
+}
+
 // adCell holds one ad's clicks in one minute.
 type adCell struct {
 	total uint64
-	by    []countryCount // few countries per ad and minute; a slice beats a map
+	by    []slot // few (country, labels) pairs per ad and minute; a slice beats a map
 }
 
-type countryCount struct {
-	c Country
-	n uint64
+// slot is the clicks of one country with one label set (wire.Dims).
+type slot struct {
+	c    Country
+	dims string
+	n    uint64
 }
 
 // bucket is one minute.
@@ -51,16 +60,16 @@ func New() *Window { return &Window{mins: make(map[int64]*bucket), now: time.Now
 // SetClock replaces the clock that decides which minutes are still changing (tests).
 func (w *Window) SetClock(now func() time.Time) { w.now = now }
 
-// Add adds n clicks.
+// Add adds n clicks without labels.
 func (w *Window) Add(minute int64, ad string, c Country, n uint64) {
 	w.mu.Lock()
-	w.add(minute, ad, c, n)
+	w.add(minute, ad, c, "", n)
 	w.mu.Unlock()
 }
 
 // Sub takes n clicks back (a cross-edge duplicate that turned out later than
 // another click of its impression). It never goes below zero.
-func (w *Window) Sub(minute int64, ad string, c Country, n uint64) {
+func (w *Window) Sub(minute int64, ad string, c Country, dims string, n uint64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	b := w.mins[minute]
@@ -71,7 +80,7 @@ func (w *Window) Sub(minute int64, ad string, c Country, n uint64) {
 	b.version++
 	b.changed = w.now()
 	for i := range a.by {
-		if a.by[i].c == c {
+		if a.by[i].c == c && a.by[i].dims == dims {
 			k := min(n, a.by[i].n)
 			a.by[i].n -= k
 			a.total -= k
@@ -80,7 +89,7 @@ func (w *Window) Sub(minute int64, ad string, c Country, n uint64) {
 	}
 }
 
-func (w *Window) add(minute int64, ad string, c Country, n uint64) {
+func (w *Window) add(minute int64, ad string, c Country, dims string, n uint64) {
 	if n == 0 {
 		return
 	}
@@ -98,12 +107,12 @@ func (w *Window) add(minute int64, ad string, c Country, n uint64) {
 	}
 	a.total += n
 	for i := range a.by {
-		if a.by[i].c == c {
+		if a.by[i].c == c && a.by[i].dims == dims {
 			a.by[i].n += n
 			return
 		}
 	}
-	a.by = append(a.by, countryCount{c, n})
+	a.by = append(a.by, slot{c, dims, n})
 }
 
 // AddCells adds a partial's cells under one lock.
@@ -111,7 +120,7 @@ func (w *Window) AddCells(cells []wire.Cell) {
 	w.mu.Lock()
 	for i := range cells {
 		c := &cells[i]
-		w.add(c.Minute, c.AdID, Country(c.Country), c.Clicks)
+		w.add(c.Minute, c.AdID, Country(c.Country), c.Dims, c.Clicks)
 	}
 	w.mu.Unlock()
 }
@@ -122,7 +131,7 @@ func (w *Window) ReplaceMinute(minute int64, cells []wire.Cell) {
 	delete(w.mins, minute)
 	for i := range cells {
 		c := &cells[i]
-		w.add(minute, c.AdID, Country(c.Country), c.Clicks)
+		w.add(minute, c.AdID, Country(c.Country), c.Dims, c.Clicks)
 	}
 	w.mu.Unlock()
 }
@@ -136,8 +145,8 @@ func (w *Window) MinuteCells(minute int64) []wire.Cell {
 	}
 	out := make([]wire.Cell, 0, len(ads))
 	for ad, a := range ads {
-		for _, cc := range a.by {
-			out = append(out, wire.Cell{Minute: minute, AdID: ad, Country: cc.c, Clicks: cc.n})
+		for _, sl := range a.by {
+			out = append(out, wire.Cell{Minute: minute, AdID: ad, Country: sl.c, Dims: sl.dims, Clicks: sl.n})
 		}
 	}
 	w.mu.RUnlock()
@@ -180,16 +189,17 @@ func (w *Window) Evict(before int64) {
 	w.mu.Unlock()
 }
 
-func (a *adCell) count(c Country) uint64 {
-	if c == (Country{}) {
+func (a *adCell) count(f Filter) uint64 {
+	if f == (Filter{}) {
 		return a.total
 	}
-	for _, cc := range a.by {
-		if cc.c == c {
-			return cc.n
+	var n uint64
+	for _, sl := range a.by {
+		if (f.Country == Country{} || sl.c == f.Country) && (f.Label == "" || wire.HasDim(sl.dims, f.Label)) {
+			n += sl.n
 		}
 	}
-	return 0
+	return n
 }
 
 // MinuteCount is one minute's clicks.
@@ -200,7 +210,7 @@ type MinuteCount struct {
 
 // Series returns one ad's clicks per minute in [from, to), every minute included
 // (zeros too), and their sum.
-func (w *Window) Series(ad string, from, to int64, c Country) ([]MinuteCount, uint64) {
+func (w *Window) Series(ad string, from, to int64, c Filter) ([]MinuteCount, uint64) {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
 	out := make([]MinuteCount, 0, max(0, to-from))
@@ -226,10 +236,17 @@ type AdCount struct {
 
 // Top returns the n ads with the most clicks in [from, to), by clicks descending,
 // then ad id ascending. allow, when not nil, restricts the ads considered.
-func (w *Window) Top(n int, from, to int64, c Country, allow func(ad string) bool) []AdCount {
+//
+// Label filters are answered by summing every cell of the window (there are no
+// per-label rankings): fine for the hot window of a small deployment, O(cells)
+// at scale.
+func (w *Window) Top(n int, from, to int64, f Filter, allow func(ad string) bool) []AdCount {
+	if f.Label != "" {
+		return w.topScan(n, from, to, f, allow)
+	}
 	w.mu.RLock()
 	defer w.mu.RUnlock()
-	out := w.topThreshold(n, from, to, c, allow, w.now())
+	out := w.topThreshold(n, from, to, f.Country, allow, w.now())
 	if out == nil {
 		out = []AdCount{}
 	}
@@ -238,7 +255,7 @@ func (w *Window) Top(n int, from, to int64, c Country, allow func(ad string) boo
 
 // TopAmong is Top restricted to the given ads (an advertiser's): direct lookups,
 // O(len(ads) × minutes), for callers with few ads among many.
-func (w *Window) TopAmong(n int, from, to int64, c Country, ads []string) []AdCount {
+func (w *Window) TopAmong(n int, from, to int64, c Filter, ads []string) []AdCount {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
 	res := &best{n: n}
@@ -254,7 +271,7 @@ func (w *Window) TopAmong(n int, from, to int64, c Country, ads []string) []AdCo
 }
 
 // topScan is the plain answer: sum every cell. Tests compare Top with it.
-func (w *Window) topScan(n int, from, to int64, c Country, allow func(ad string) bool) []AdCount {
+func (w *Window) topScan(n int, from, to int64, c Filter, allow func(ad string) bool) []AdCount {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
 	res := &best{n: n}

@@ -1,6 +1,7 @@
 package window
 
 import (
+	"fmt"
 	"reflect"
 	"testing"
 
@@ -17,16 +18,16 @@ func TestCountsAndTop(t *testing.T) {
 	w.Add(12, "c", de, 4)
 	w.AddCells([]wire.Cell{{Minute: 11, AdID: "a", Country: [2]byte(us), Clicks: 2}})
 
-	s, sum := w.Series("a", 10, 13, Country{})
+	s, sum := w.Series("a", 10, 13, Filter{})
 	if sum != 6 || !reflect.DeepEqual(s, []MinuteCount{{10, 4}, {11, 2}, {12, 0}}) {
 		t.Fatalf("series %v sum %d", s, sum)
 	}
-	if _, sum := w.Series("a", 10, 13, us); sum != 5 {
+	if _, sum := w.Series("a", 10, 13, Filter{Country: us}); sum != 5 {
 		t.Fatalf("US sum %d", sum)
 	}
 	f := func(from, to int64, c Country, allow func(string) bool, want ...AdCount) {
 		t.Helper()
-		got := w.Top(10, from, to, c, allow)
+		got := w.Top(10, from, to, Filter{Country: c}, allow)
 		if len(want) == 0 {
 			want = []AdCount{}
 		}
@@ -39,7 +40,7 @@ func TestCountsAndTop(t *testing.T) {
 	f(11, 12, Country{}, nil, AdCount{"b", 4}, AdCount{"a", 2})
 	f(10, 13, Country{}, func(ad string) bool { return ad != "a" }, AdCount{"b", 4}, AdCount{"c", 4})
 	f(20, 30, Country{}, nil)
-	if got := w.Top(1, 10, 13, Country{}, nil); len(got) != 1 || got[0].AdID != "a" {
+	if got := w.Top(1, 10, 13, Filter{}, nil); len(got) != 1 || got[0].AdID != "a" {
 		t.Fatalf("Top(1) = %v", got)
 	}
 
@@ -56,4 +57,38 @@ func TestCountsAndTop(t *testing.T) {
 	if !reflect.DeepEqual(w.Minutes(), []int64{11, 12}) {
 		t.Fatalf("minutes after evict %v", w.Minutes())
 	}
+}
+
+// Filter labels are dimensions: counts and top-N by one label, alone or with a
+// country; a minute restored from its cells keeps them.
+func TestLabels(t *testing.T) {
+	w := New()
+	w.AddCells([]wire.Cell{
+		{Minute: 5, AdID: "a", Country: [2]byte(us), Dims: "device=mobile&src=x", Clicks: 3},
+		{Minute: 5, AdID: "a", Country: [2]byte(de), Dims: "device=desktop", Clicks: 2},
+		{Minute: 5, AdID: "a", Country: [2]byte(us), Clicks: 1},
+		{Minute: 6, AdID: "b", Country: [2]byte(de), Dims: "device=mobile", Clicks: 4},
+	})
+	f := func(ad string, flt Filter, want uint64) {
+		t.Helper()
+		if _, got := w.Series(ad, 5, 7, flt); got != want {
+			t.Fatalf("%s %+v: %d, want %d", ad, flt, got, want)
+		}
+	}
+	f("a", Filter{}, 6)
+	f("a", Filter{Label: "device=mobile"}, 3)
+	f("a", Filter{Label: "src=x"}, 3)
+	f("a", Filter{Country: us}, 4)
+	f("a", Filter{Country: de, Label: "device=mobile"}, 0)
+	f("a", Filter{Label: "device=tablet"}, 0)
+	if got := fmt.Sprint(w.Top(10, 5, 7, Filter{Label: "device=mobile"}, nil)); got != "[{b 4} {a 3}]" {
+		t.Fatalf("top by label: %s", got)
+	}
+	cells := w.MinuteCells(5)
+	w.ReplaceMinute(5, nil)
+	w.ReplaceMinute(5, cells)
+	f("a", Filter{Label: "device=desktop"}, 2)
+	w.Sub(5, "a", us, "device=mobile&src=x", 1)
+	f("a", Filter{Label: "device=mobile"}, 2)
+	f("a", Filter{}, 5)
 }

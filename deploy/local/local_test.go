@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -725,4 +726,73 @@ func mustRead(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// labelWAT is a partner filter that accepts every click and labels it src=partner
+// when its country starts with 'U' (byte 44 of the click, wasm/ABI.md), else
+// src=other.
+const labelWAT = `(module
+  (import "clickagg" "label" (func $label (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "src")
+  (data (i32.const 8) "partner")
+  (data (i32.const 16) "other")
+  (func (export "clickagg_abi_version") (result i32) (i32.const 1))
+  (func (export "clickagg_input") (result i32) (i32.const 1024))
+  (func (export "clickagg_filter") (param i32) (result i64)
+    (if (i32.eq (i32.load8_u (i32.const 1068)) (i32.const 85))
+      (then (drop (call $label (i32.const 0) (i32.const 3) (i32.const 8) (i32.const 7))))
+      (else (drop (call $label (i32.const 0) (i32.const 3) (i32.const 16) (i32.const 5)))))
+    (i64.const 0)))`
+
+// Labels that filters add are pre-aggregation dimensions: counts and top-N by label.
+func TestLabelDimensions(t *testing.T) {
+	if _, err := exec.LookPath("wat2wasm"); err != nil {
+		t.Skip("wat2wasm (Debian package wabt) is not installed")
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "l.wat"), []byte(labelWAT), 0o644)
+	if out, err := exec.Command("wat2wasm", filepath.Join(dir, "l.wat"), "-o", filepath.Join(dir, "l.wasm")).CombinedOutput(); err != nil {
+		t.Fatalf("wat2wasm: %v %s", err, out)
+	}
+	d := startLocal(t, filepath.Join(dir, "data"))
+	c := client{t, "http://" + d.core.APIAddr(), admin}
+	c.putAd("l1", "acme")
+	req, _ := http.NewRequest("PUT", c.api+"/v1/filters/labeler", bytes.NewReader(mustRead(t, filepath.Join(dir, "l.wasm"))))
+	req.Header.Set("Authorization", "Bearer "+admin)
+	resp, err := hc.Do(req)
+	if err != nil || resp.StatusCode != 201 {
+		t.Fatalf("upload: %v %v", err, resp.Status)
+	}
+	resp.Body.Close()
+	c.do("POST", "/v1/filters/labeler/activate", `{"version":1}`, nil)
+	for _, e := range d.edges {
+		for e.FilterVersion("labeler") != 1 {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	for i, p := range c.mint("l1", 5) {
+		country := "US"
+		if i >= 3 {
+			country = "DE"
+		}
+		if code, _ := click(t, d.edges[i%2].Addr(), p, country); code != 302 {
+			t.Fatalf("click: %d", code)
+		}
+	}
+	c.waitCounts(map[string]uint64{"l1": 5})
+	if got := c.count("l1", "last=5&label=src%3Dpartner").Clicks; got != 3 {
+		t.Fatalf("clicks labelled src=partner: %d, want 3", got)
+	}
+	if got := c.count("l1", "last=5&label=src%3Dother").Clicks; got != 2 {
+		t.Fatalf("clicks labelled src=other: %d, want 2", got)
+	}
+	var top topResp
+	c.do("GET", "/v1/top?last=5&label=src%3Dother", "", &top)
+	if fmt.Sprint(top.Ads) != "[{l1 2}]" {
+		t.Fatalf("top by label: %v", top.Ads)
+	}
+	if code := c.do("GET", "/v1/top?label=nolabel", "", nil); code != 400 {
+		t.Fatalf("bad label: %d, want 400", code)
+	}
 }

@@ -45,6 +45,7 @@ type cellKey struct {
 	minute  int64
 	ad      string
 	country [2]byte
+	dims    string // the filters' labels (wire.Dims)
 }
 
 type pendingRef struct {
@@ -189,7 +190,7 @@ func (a *Aggregator) read(ctx context.Context, cons jetstream.Consumer, target u
 		for i := range a.clicks {
 			c := &a.clicks[i]
 			if c.Outcome == wire.OutcomeCounted {
-				k := cellKey{int64(minute.OfMillis(c.TimeMs)), c.AdID, c.Country}
+				k := cellKey{int64(minute.OfMillis(c.TimeMs)), c.AdID, c.Country, wire.Dims(c.Labels)}
 				a.cells[k]++
 				a.refs = append(a.refs, pendingRef{wire.Ref{ImpressionID: c.ImpressionID, TimeMs: c.TimeMs, ExpiresAt: c.ExpiresAt}, k})
 			}
@@ -213,12 +214,12 @@ func (a *Aggregator) publish(ctx context.Context, wm int64) error {
 	if len(a.cells) > 0 {
 		p.Cells = make([]wire.Cell, 0, len(a.cells))
 		for k, n := range a.cells {
-			p.Cells = append(p.Cells, wire.Cell{Minute: k.minute, AdID: k.ad, Country: k.country, Clicks: n})
+			p.Cells = append(p.Cells, wire.Cell{Minute: k.minute, AdID: k.ad, Country: k.country, Dims: k.dims, Clicks: n})
 		}
 		wire.SortCells(p.Cells)
 		index := make(map[cellKey]uint32, len(p.Cells))
 		for i, c := range p.Cells {
-			index[cellKey{c.Minute, c.AdID, c.Country}] = uint32(i)
+			index[cellKey{c.Minute, c.AdID, c.Country, c.Dims}] = uint32(i)
 		}
 		p.Refs = make([]wire.Ref, len(a.refs))
 		for i, r := range a.refs {

@@ -8,12 +8,69 @@ import (
 	"strings"
 )
 
-// Cell is one partial count: clicks of one ad from one country in one minute.
+// Cell is one partial count: clicks of one ad from one country with one set of
+// filter labels in one minute.
 type Cell struct {
 	Minute  int64 // unix minutes (package minute)
 	AdID    string
 	Country [2]byte
+	Dims    string // the clicks' filter labels, canonical (see Dims); "" for none
 	Clicks  uint64
+}
+
+// MaxDimsLen bounds a cell's label set; a longer one is cut to DimsOverflow.
+const MaxDimsLen = 160
+
+// DimsOverflow stands for label sets that do not fit: the clicks still count, in a
+// dimension of their own, and the edge's cardinality stays bounded.
+const DimsOverflow = "~overflow"
+
+// Dims returns the canonical form of labels as a pre-aggregation dimension:
+// "k1=v1&k2=v2", sorted by key (then value), at most MaxLabels pairs and
+// MaxDimsLen bytes, else DimsOverflow. Labels were validated by the filter host
+// (keys and values without '=' or '&').
+func Dims(labels []Label) string {
+	switch {
+	case len(labels) == 0:
+		return ""
+	case len(labels) > MaxLabels:
+		return DimsOverflow
+	}
+	ls := slices.Clone(labels)
+	slices.SortFunc(ls, func(a, b Label) int {
+		if c := strings.Compare(a.Key, b.Key); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Value, b.Value)
+	})
+	var b strings.Builder
+	for i, l := range ls {
+		if strings.ContainsAny(l.Key+l.Value, "=&") {
+			return DimsOverflow
+		}
+		if i > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(l.Key)
+		b.WriteByte('=')
+		b.WriteString(l.Value)
+	}
+	if b.Len() > MaxDimsLen {
+		return DimsOverflow
+	}
+	return b.String()
+}
+
+// HasDim reports whether canonical dims contain the pair "key=value".
+func HasDim(dims, pair string) bool {
+	for dims != "" {
+		var d string
+		d, dims, _ = strings.Cut(dims, "&")
+		if d == pair {
+			return true
+		}
+	}
+	return false
 }
 
 // Ref names one counted click in a partial, so the core can count an impression
@@ -60,7 +117,7 @@ func (p *Partial) MsgID() string {
 }
 
 const (
-	minCellLen = 1 + 1 + 1 + 2 + 1
+	minCellLen = 1 + 1 + 1 + 2 + 1 + 1
 	minRefLen  = 16 + 1 + 1 + 1
 )
 
@@ -74,7 +131,10 @@ func SortCells(cs []Cell) {
 		if c := strings.Compare(a.AdID, b.AdID); c != 0 {
 			return c
 		}
-		return cmp.Compare(string(a.Country[:]), string(b.Country[:]))
+		if c := cmp.Compare(string(a.Country[:]), string(b.Country[:])); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Dims, b.Dims)
 	})
 }
 
@@ -93,6 +153,7 @@ func AppendPartial(dst []byte, p *Partial) []byte {
 		prev = c.Minute
 		body = appendStr(body, c.AdID)
 		body = append(body, c.Country[:]...)
+		body = appendStr(body, c.Dims)
 		body = binary.AppendUvarint(body, c.Clicks)
 	}
 	body = binary.AppendUvarint(body, uint64(len(p.Refs)))
@@ -131,6 +192,7 @@ func DecodePartial(msg []byte) (Partial, error) {
 		c.Minute = prev
 		c.AdID = r.str(MaxIDLen, "ad id")
 		copy(c.Country[:], r.bytes(2))
+		c.Dims = r.str(MaxDimsLen, "dims")
 		c.Clicks = r.uvarint()
 		if r.err == nil {
 			p.Cells = append(p.Cells, c)

@@ -54,7 +54,7 @@ func TestClicksRoundTrip(t *testing.T) {
 
 func TestPartialRoundTrip(t *testing.T) {
 	p := Partial{Edge: "pop-a", Epoch: 0xdeadbeef, FromSeq: 10, ThroughSeq: 42, WatermarkMs: 1763800000123,
-		Cells: []Cell{{Minute: 29396666, AdID: "b", Country: [2]byte{'U', 'S'}, Clicks: 3}, {Minute: 29396665, AdID: "a", Country: [2]byte{'Z', 'Z'}, Clicks: 1}}}
+		Cells: []Cell{{Minute: 29396666, AdID: "b", Country: [2]byte{'U', 'S'}, Dims: "device=mobile", Clicks: 3}, {Minute: 29396665, AdID: "a", Country: [2]byte{'Z', 'Z'}, Clicks: 1}}}
 	SortCells(p.Cells)
 	p.Refs = []Ref{{ImpressionID: [16]byte{1}, TimeMs: 1763800000100, ExpiresAt: 1763803600, Cell: 1},
 		{ImpressionID: [16]byte{2}, TimeMs: 1763800000050, ExpiresAt: 1763800001, Cell: 0}}
@@ -100,6 +100,24 @@ func TestDecodeErrors(t *testing.T) {
 	f("ref cell", badRef, "names cell")
 	if _, err := DecodeClicks(nil, []byte{KindClicks, 1, flagS2, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}); err == nil {
 		t.Fatal("bad s2 body accepted")
+	}
+}
+
+func TestDims(t *testing.T) {
+	f := func(want string, ls ...Label) {
+		t.Helper()
+		if got := Dims(ls); got != want {
+			t.Fatalf("Dims(%v) = %q, want %q", ls, got, want)
+		}
+	}
+	f("")
+	f("a=1&b=2", Label{"b", "2"}, Label{"a", "1"})
+	f("k=v", Label{"k", "v"})
+	f(DimsOverflow, Label{"a", "1"}, Label{"b", "1"}, Label{"c", "1"}, Label{"d", "1"}, Label{"e", "1"}, Label{"f", "1"}, Label{"g", "1"}, Label{"h", "1"}, Label{"i", "1"})
+	f(DimsOverflow, Label{"a&b", "1"})
+	f(DimsOverflow, Label{"k", strings.Repeat("v", MaxDimsLen)})
+	if !HasDim("a=1&b=2", "b=2") || HasDim("a=1&b=2", "b=22") || HasDim("", "a=1") || !HasDim("a=1", "a=1") {
+		t.Fatal("HasDim")
 	}
 }
 
