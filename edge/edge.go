@@ -362,9 +362,6 @@ func (n *Node) FilterVersion(name string) int {
 // Registered is closed once the core has accepted this edge.
 func (n *Node) Registered() <-chan struct{} { return n.registered }
 
-// LinkUp reports whether the leafnode link to the hub is up.
-func (n *Node) LinkUp() bool { return n.nats.LeafConnected() }
-
 // Close shuts the edge down gracefully: stops accepting clicks, lets requests in
 // flight finish, writes the journal, publishes a last partial, gives the hub a few
 // seconds to take what the edge holds, and stops the leaf node. Safe to call twice.

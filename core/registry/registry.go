@@ -193,12 +193,6 @@ func (r *Registry) Ad(id string) (wire.Ad, bool) {
 	return a, ok
 }
 
-// AdvertiserOf returns the advertiser of ad id, or "".
-func (r *Registry) AdvertiserOf(id string) string {
-	a, _ := r.Ad(id)
-	return a.AdvertiserID
-}
-
 // Len is the number of ads.
 func (r *Registry) Len() int {
 	r.mu.RLock()

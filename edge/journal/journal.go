@@ -65,10 +65,9 @@ type Journal struct {
 	lastMs   int64  // highest time stamped or promised by LowWatermark
 	closed   bool
 
-	wake     chan struct{}
-	stopped  chan struct{}
-	ackedSeq atomic.Uint64
-	batches  atomic.Uint64
+	wake    chan struct{}
+	stopped chan struct{}
+	batches atomic.Uint64 // batches attempted; numbers the message ids
 }
 
 // New starts a journal's publishing goroutine.
@@ -137,12 +136,6 @@ func (j *Journal) LowWatermark() int64 {
 	return j.lastMs
 }
 
-// AckedSeq is the stream sequence of the last batch written by this journal.
-func (j *Journal) AckedSeq() uint64 { return j.ackedSeq.Load() }
-
-// Batches is the number of batches written.
-func (j *Journal) Batches() uint64 { return j.batches.Load() }
-
 // Pending is the number of clicks not yet durable.
 func (j *Journal) Pending() int {
 	j.mu.Lock()
@@ -203,10 +196,9 @@ func (j *Journal) publish(msg []byte) error {
 	deadline := j.o.Now().Add(j.o.RetryFor)
 	for attempt := 0; ; attempt++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		ack, err := j.o.JS.Publish(ctx, j.o.Subject, msg, jetstream.WithMsgID(id))
+		_, err := j.o.JS.Publish(ctx, j.o.Subject, msg, jetstream.WithMsgID(id))
 		cancel()
 		if err == nil {
-			j.ackedSeq.Store(ack.Sequence)
 			return nil
 		}
 		if j.o.Now().After(deadline) {
