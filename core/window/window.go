@@ -136,7 +136,9 @@ func (w *Window) ReplaceMinute(minute int64, cells []wire.Cell) {
 	w.mu.Unlock()
 }
 
-// MinuteCells returns a minute's cells, sorted.
+// MinuteCells returns a minute's cells, in no particular order (the commit log
+// does not need one, and sorting the open minute's cells every second cost ~0.1 s
+// of CPU per second at the seed's scale).
 func (w *Window) MinuteCells(minute int64) []wire.Cell {
 	w.mu.RLock()
 	var ads map[string]*adCell
@@ -150,7 +152,6 @@ func (w *Window) MinuteCells(minute int64) []wire.Cell {
 		}
 	}
 	w.mu.RUnlock()
-	wire.SortCells(out)
 	return out
 }
 
