@@ -216,11 +216,8 @@ func (n *Node) instrument(ms *metrics.Set) {
 		if err != nil {
 			return -1
 		}
-		low := time.Now().UnixMilli()
-		for _, wm := range wms {
-			low = min(low, wm)
-		}
-		return float64(time.Now().UnixMilli()-low) / 1000
+		now := time.Now().UnixMilli()
+		return float64(now-api.LowWatermark(wms, now)) / 1000
 	})
 	ms.NewGauge(`clickagg_core_ads`, func() float64 { return float64(n.reg.Len()) })
 	ms.NewGauge(`clickagg_core_store_rows`, func() float64 { return float64(n.store.Stats().Rows) })

@@ -47,6 +47,14 @@ func TestParseQuery(t *testing.T) {
 	bad("country=U1", "country")
 	bad("ip=300.1.1.1", "ip")
 	bad("user_id=a%20b", "user_id")
+	bad("label=nolabel", "label")
+	bad("label=%3Dv", "label")
+	bad("label=k%3Dv%3Dw", "label")
+	bad("label=k%3Dv%26x%3Dy", "label")
+	v, _ := url.ParseQuery("label=device%3Dmobile&country=de")
+	if q, err := parseQuery(v, now, 1440); err != nil || q.filter().Label != "device=mobile" || q.filter().Country != [2]byte{'D', 'E'} {
+		t.Fatalf("label and country: %+v %v", q, err)
+	}
 }
 
 func FuzzParseQuery(f *testing.F) {

@@ -170,14 +170,20 @@ func (s *Server) completeThrough(ctx context.Context) string {
 	if now.Sub(s.ctAt) > 200*time.Millisecond {
 		wms, err := s.o.Watermarks(ctx)
 		if err == nil {
-			low := now.UnixMilli()
-			for _, wm := range wms {
-				low = min(low, wm)
-			}
-			s.ctCached, s.ctAt = low, now
+			s.ctCached, s.ctAt = LowWatermark(wms, now.UnixMilli()), now
 		}
 	}
 	return minute.OfMillis(s.ctCached).String()
+}
+
+// LowWatermark is the lowest of the edges' watermarks (unix ms), or nowMs when
+// there are no edges: every click received before it has been merged.
+func LowWatermark(wms map[string]int64, nowMs int64) int64 {
+	low := nowMs
+	for _, wm := range wms {
+		low = min(low, wm)
+	}
+	return low
 }
 
 type edgeJSON struct {

@@ -114,6 +114,20 @@ func (c client) do(method, path, body string, out any) int {
 	return resp.StatusCode
 }
 
+// upload PUTs a Wasm module as a filter and returns the status and body.
+func (c client) upload(name string, module []byte) (int, string) {
+	c.t.Helper()
+	req, _ := http.NewRequest("PUT", c.api+"/v1/filters/"+name, bytes.NewReader(module))
+	req.Header.Set("Authorization", "Bearer "+c.tok)
+	resp, err := hc.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
 func (c client) putAd(id, adv string) {
 	c.t.Helper()
 	body := fmt.Sprintf(`{"advertiser_id":%q,"redirect_url":"https://example.com/%s"}`, adv, id)
@@ -590,17 +604,6 @@ func TestPartnerFilter(t *testing.T) {
 	c.do("POST", "/v1/partners/p1/keys", "", &key)
 	partner := client{t, c.api, key.Token}
 
-	upload := func(cl client, name string, body []byte) (int, string) {
-		req, _ := http.NewRequest("PUT", cl.api+"/v1/filters/"+name, bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+cl.tok)
-		resp, err := hc.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
 	for _, bad := range []struct {
 		name string
 		body []byte
@@ -610,11 +613,11 @@ func TestPartnerFilter(t *testing.T) {
 		{"no abi version", mustRead(t, "../../wasm/host/testdata/no_version.wasm")},
 		{"memory bomb", mustRead(t, "../../wasm/host/testdata/bigmem.wasm")},
 	} {
-		if code, body := upload(partner, "bad", bad.body); code != 400 || !strings.Contains(body, "error") {
+		if code, body := partner.upload("bad", bad.body); code != 400 || !strings.Contains(body, "error") {
 			t.Errorf("%s: %d %s, want 400", bad.name, code, body)
 		}
 	}
-	if code, body := upload(partner, "botua", filters.BotUA()); code != 201 || !strings.Contains(body, `"version":1`) {
+	if code, body := partner.upload("botua", filters.BotUA()); code != 201 || !strings.Contains(body, `"version":1`) {
 		t.Fatalf("upload: %d %s", code, body)
 	}
 	var other struct{ Token string }
@@ -758,13 +761,9 @@ func TestLabelDimensions(t *testing.T) {
 	d := startLocal(t, filepath.Join(dir, "data"))
 	c := client{t, "http://" + d.core.APIAddr(), admin}
 	c.putAd("l1", "acme")
-	req, _ := http.NewRequest("PUT", c.api+"/v1/filters/labeler", bytes.NewReader(mustRead(t, filepath.Join(dir, "l.wasm"))))
-	req.Header.Set("Authorization", "Bearer "+admin)
-	resp, err := hc.Do(req)
-	if err != nil || resp.StatusCode != 201 {
-		t.Fatalf("upload: %v %v", err, resp.Status)
+	if code, body := c.upload("labeler", mustRead(t, filepath.Join(dir, "l.wasm"))); code != 201 {
+		t.Fatalf("upload: %d %s", code, body)
 	}
-	resp.Body.Close()
 	c.do("POST", "/v1/filters/labeler/activate", `{"version":1}`, nil)
 	for _, e := range d.edges {
 		for e.FilterVersion("labeler") != 1 {

@@ -9,6 +9,7 @@ package click
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -146,8 +147,9 @@ func (h *Handler) click(ctx *fasthttp.RequestCtx, tok []byte) {
 	}
 	c := wire.Click{ImpressionID: p.ImpID, ExpiresAt: p.Expiry}
 	user := h.client(ctx, &c, p.UserID)
+	now := h.o.Now() // the journal stamps the recorded time itself, monotonically
 	fc := &sc.fc
-	*fc = host.Click{TimeMs: h.o.Now().UnixMilli(), Token: p.Raw, KeyID: p.KeyID, ImpressionID: p.ImpID, AdID: p.AdID,
+	*fc = host.Click{TimeMs: now.UnixMilli(), Token: p.Raw, KeyID: p.KeyID, ImpressionID: p.ImpID, AdID: p.AdID,
 		UserID: user, IP: c.IP.As16(), Country: c.Country, UserAgent: ctx.UserAgent(), Referer: ctx.Referer()}
 	if !h.verify(ctx, fc) {
 		return
@@ -163,7 +165,7 @@ func (h *Handler) click(ctx *fasthttp.RequestCtx, tok []byte) {
 	switch {
 	case !ok:
 		c.Outcome = wire.OutcomeUnknownAd
-	case h.o.Now().Unix() >= p.Expiry:
+	case now.Unix() >= p.Expiry:
 		c.Outcome = wire.OutcomeExpired
 	case !h.partners(fc, &c):
 		c.Outcome = wire.OutcomeFiltered
@@ -304,27 +306,6 @@ func (h *Handler) trusted(a netip.Addr) bool {
 func fail(ctx *fasthttp.RequestCtx, code int, msg string) {
 	ctx.SetStatusCode(code)
 	ctx.SetContentType("application/json")
-	ctx.SetBodyString(`{"error":` + quote(msg) + `}`)
-}
-
-// quote makes a JSON string of msg (messages here are ASCII without quotes, but be safe).
-func quote(s string) string {
-	var b bytes.Buffer
-	b.WriteByte('"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			b.WriteByte('\\')
-			b.WriteByte(c)
-		case c < 0x20:
-			b.WriteString(`\u00`)
-			b.WriteByte("0123456789abcdef"[c>>4])
-			b.WriteByte("0123456789abcdef"[c&15])
-		default:
-			b.WriteByte(c)
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
+	b, _ := json.Marshal(map[string]string{"error": msg}) // error path only
+	ctx.SetBody(b)
 }
