@@ -94,9 +94,10 @@ type client struct {
 	tok string
 }
 
-func (c client) do(method, path, body string, out any) int {
+// send makes one API request and returns the status and body.
+func (c client) send(method, path string, body io.Reader) (int, []byte) {
 	c.t.Helper()
-	req, _ := http.NewRequest(method, c.api+path, strings.NewReader(body))
+	req, _ := http.NewRequest(method, c.api+path, body)
 	if c.tok != "" {
 		req.Header.Set("Authorization", "Bearer "+c.tok)
 	}
@@ -106,26 +107,26 @@ func (c client) do(method, path, body string, out any) int {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// do sends a JSON body and decodes the answer into out (when not nil).
+func (c client) do(method, path, body string, out any) int {
+	c.t.Helper()
+	code, b := c.send(method, path, strings.NewReader(body))
 	if out != nil {
 		if err := json.Unmarshal(b, out); err != nil {
-			c.t.Fatalf("%s %s: %d %s: %v", method, path, resp.StatusCode, b, err)
+			c.t.Fatalf("%s %s: %d %s: %v", method, path, code, b, err)
 		}
 	}
-	return resp.StatusCode
+	return code
 }
 
 // upload PUTs a Wasm module as a filter and returns the status and body.
 func (c client) upload(name string, module []byte) (int, string) {
 	c.t.Helper()
-	req, _ := http.NewRequest("PUT", c.api+"/v1/filters/"+name, bytes.NewReader(module))
-	req.Header.Set("Authorization", "Bearer "+c.tok)
-	resp, err := hc.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	code, b := c.send("PUT", "/v1/filters/"+name, bytes.NewReader(module))
+	return code, string(b)
 }
 
 func (c client) putAd(id, adv string) {
