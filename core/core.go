@@ -22,9 +22,11 @@ import (
 	"github.com/clickagg/clickagg/core/filters"
 	"github.com/clickagg/clickagg/core/hub"
 	"github.com/clickagg/clickagg/core/merge"
+	"github.com/clickagg/clickagg/core/raw"
 	"github.com/clickagg/clickagg/core/registry"
 	"github.com/clickagg/clickagg/core/store"
 	"github.com/clickagg/clickagg/core/window"
+	"github.com/clickagg/clickagg/pkg/minute"
 )
 
 // Options configure a core. Zero values take the documented defaults.
@@ -50,7 +52,11 @@ type Options struct {
 	// the bursts allowed. Defaults 50/s, 100.
 	RateLimit float64
 	RateBurst int
-	Logger    *slog.Logger
+	// RawRetention is how long raw click records are kept; default 7 days.
+	RawRetention time.Duration
+	// Fraud are the core's fraud rules; nil: raw.DefaultRules.
+	Fraud  *raw.Rules
+	Logger *slog.Logger
 }
 
 // Node is a running core.
@@ -62,6 +68,7 @@ type Node struct {
 	auth    *auth.Auth
 	filters *filters.Registry
 	merger  *merge.Merger
+	raw     *raw.Store
 	http    *http.Server
 	ln      net.Listener
 	cancel  context.CancelFunc
@@ -88,6 +95,9 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.RawRetention == 0 {
+		o.RawRetention = 7 * 24 * time.Hour
 	}
 	if o.RateLimit == 0 {
 		o.RateLimit, o.RateBurst = 50, 100
@@ -130,16 +140,28 @@ func (n *Node) start(ctx context.Context) (err error) {
 		DedupWindow: max(2*time.Hour, o.ImpressionTTL+10*time.Minute)}); err != nil {
 		return err
 	}
+	dedup := max(2*time.Hour, o.ImpressionTTL+10*time.Minute)
+	if n.raw, err = raw.Open(raw.Options{JS: n.hub.JS, Dir: filepath.Join(o.DataDir, "raw"), Retention: o.RawRetention,
+		DedupWindow: dedup, Hot: o.Hot, Edges: n.hub.Edges, Progress: n.merger.Progress, Reconcile: n.merger.Reconcile,
+		Store: n.store, Rules: o.Fraud, Logger: o.Logger, Metrics: ms}); err != nil {
+		return err
+	}
 	bg, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
-	n.wg.Add(1)
+	n.wg.Add(2)
 	go func() {
 		defer n.wg.Done()
 		if err := n.merger.Run(bg); err != nil {
 			o.Logger.Error("merge stopped", "err", err)
 		}
 	}()
-	a := api.New(api.Options{Registry: n.reg, Auth: n.auth, Filters: n.filters, Window: win, Store: n.store, Watermarks: n.watermarks,
+	go func() {
+		defer n.wg.Done()
+		if err := n.raw.Run(bg); err != nil {
+			o.Logger.Error("raw store stopped", "err", err)
+		}
+	}()
+	a := api.New(api.Options{Registry: n.reg, Auth: n.auth, Filters: n.filters, Raw: n.raw, RawRetention: o.RawRetention, Window: win, Store: n.store, Watermarks: n.watermarks,
 		Ready: n.ready, Status: n.status, EdgeStatus: n.hub.Status, Hot: o.Hot, Retention: o.Retention, ImpressionTTL: o.ImpressionTTL, Logger: o.Logger, Metrics: ms,
 		RateLimit: o.RateLimit, RateBurst: o.RateBurst, Decommission: n.decommission, Readmit: n.hub.Readmit})
 	n.instrument(ms)
@@ -190,7 +212,17 @@ func (n *Node) status(ctx context.Context) any {
 		"leafnodes":  n.hub.LeafNodes(),
 		"store_rows": st.Rows, "store_bytes": st.DataBytes + st.IndexBytes,
 		"hot_window": n.o.Hot.String(),
+		"raw":        n.rawStatus(),
 	}
+}
+
+// rawStatus is the raw store's part of GET /v1/status.
+func (n *Node) rawStatus() map[string]any {
+	out := map[string]any{"unsealed_records": n.raw.Unsealed()}
+	if s := n.raw.Sealed(); s >= 0 {
+		out["sealed_through"] = minute.Minute(s + 1).String()
+	}
+	return out
 }
 
 func (n *Node) ready() error {
@@ -253,6 +285,9 @@ func (n *Node) Close() error {
 		}
 		if n.reg != nil {
 			n.reg.Close()
+		}
+		if n.raw != nil {
+			n.raw.Close()
 		}
 		if n.store != nil {
 			n.store.Close()

@@ -22,6 +22,7 @@ import (
 
 	"github.com/clickagg/clickagg/core/auth"
 	"github.com/clickagg/clickagg/core/filters"
+	"github.com/clickagg/clickagg/core/raw"
 	"github.com/clickagg/clickagg/core/registry"
 	"github.com/clickagg/clickagg/core/store"
 	"github.com/clickagg/clickagg/core/window"
@@ -37,6 +38,11 @@ type Options struct {
 	Window   *window.Window
 	Store    *store.Store
 	Filters  *filters.Registry // nil: no filter endpoints
+	// Raw answers the ip and user_id filters, billable counts and the
+	// reconciliation report; nil: those filters answer 501 and billable equals clicks.
+	Raw *raw.Store
+	// RawRetention is how far back the raw store reaches (the ip and user_id filters).
+	RawRetention time.Duration
 	// Watermarks returns each registered edge's merged low watermark (unix ms;
 	// 0 for an edge not heard from).
 	Watermarks func(ctx context.Context) (map[string]int64, error)
@@ -110,6 +116,7 @@ func New(o Options) *Server {
 	s.route("GET /v1/ads/{ad_id}/clicks", "", s.clicks)
 	s.route("GET /v1/top", "", s.top)
 	s.route("GET /v1/edges", auth.RoleAdmin, s.edges)
+	s.route("GET /v1/reconciliation", auth.RoleAdmin, s.reconciliation)
 	s.routeFilters()
 	s.route("GET /v1/status", auth.RoleAdmin, func(w http.ResponseWriter, r *http.Request, _ auth.Principal) {
 		out := map[string]any{"complete_through": s.completeThrough(r.Context()), "now": s.o.Now().UTC().Format(time.RFC3339Nano)}

@@ -50,16 +50,29 @@ func (s *Server) clicks(w http.ResponseWriter, r *http.Request, p auth.Principal
 	if !s.filtersAvailable(w, q, hotStart) {
 		return
 	}
-	series, total, err := s.series(ad, q, hotStart)
+	var series []window.MinuteCount
+	var total uint64
+	var billable []window.MinuteCount
+	if q.filtered() {
+		series, billable, err = s.rawSeries(r.Context(), ad, q)
+	} else if series, total, err = s.series(ad, q, hotStart); err == nil {
+		billable, err = s.billable(ad, q, hotStart, series)
+	}
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "store: %v", err)
 		return
 	}
+	total = 0
+	var billed uint64
+	for i := range series {
+		total += series[i].Clicks
+		billed += billable[i].Clicks
+	}
 	ct := s.completeThrough(r.Context())
-	out := map[string]any{"ad_id": ad, "from": minuteTime(q.from), "to": minuteTime(q.to), "clicks": total, "complete_through": ct}
+	out := map[string]any{"ad_id": ad, "from": minuteTime(q.from), "to": minuteTime(q.to), "clicks": total, "billable": billed, "complete_through": ct}
 	if gran != "" {
 		out["granularity"] = gran
-		out["series"] = bucketize(series, step, gran)
+		out["series"] = bucketize(series, billable, step, gran)
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -68,8 +81,16 @@ func (s *Server) clicks(w http.ResponseWriter, r *http.Request, p auth.Principal
 // answer exactly, and reports whether to go on.
 func (s *Server) filtersAvailable(w http.ResponseWriter, q query, hotStart int64) bool {
 	if q.filtered() {
-		writeError(w, http.StatusNotImplemented, "filtering by ip or user_id needs the raw click store, which this core does not run yet")
-		return false
+		if s.o.Raw == nil {
+			writeError(w, http.StatusNotImplemented, "filtering by ip or user_id needs the raw click store, which this core does not run")
+			return false
+		}
+		if rawStart := int64(minute.Of(s.o.Now().Add(-s.o.RawRetention))) + 1; q.from < rawStart {
+			writeError(w, http.StatusBadRequest, "the ip and user_id filters reach back %s (to %s), as long as raw clicks are kept; this window starts earlier",
+				s.o.RawRetention, minuteTime(rawStart))
+			return false
+		}
+		return true
 	}
 	if (q.country != (window.Country{}) || q.label != "") && q.from < hotStart {
 		writeError(w, http.StatusBadRequest, "the country and label filters reach back %s (to %s); this window starts earlier",
@@ -109,16 +130,18 @@ func (s *Server) series(ad string, q query, hotStart int64) ([]window.MinuteCoun
 	return out, total, nil
 }
 
-// bucketize sums minutes into buckets of step minutes aligned to the epoch.
-func bucketize(series []window.MinuteCount, step int64, name string) []bucketJSON {
+// bucketize sums minutes into buckets of step minutes aligned to the epoch;
+// billable runs parallel to series.
+func bucketize(series, billable []window.MinuteCount, step int64, name string) []bucketJSON {
 	out := []bucketJSON{}
 	for i := 0; i < len(series); {
 		start := series[i].Minute - mod(series[i].Minute, step)
-		var n uint64
+		var n, b uint64
 		for ; i < len(series) && series[i].Minute < start+step; i++ {
 			n += series[i].Clicks
+			b += billable[i].Clicks
 		}
-		out = append(out, bucketJSON{name: minuteTime(start), "clicks": n})
+		out = append(out, bucketJSON{name: minuteTime(start), "clicks": n, "billable": b})
 	}
 	return out
 }
@@ -140,22 +163,28 @@ func (s *Server) top(w http.ResponseWriter, r *http.Request, p auth.Principal) {
 	if !s.filtersAvailable(w, q, hotStart) {
 		return
 	}
-	if q.from < hotStart {
+	if q.from < hotStart && !q.filtered() {
 		writeError(w, http.StatusBadRequest, "top-N reaches back %s (to %s); this window starts earlier", s.o.Hot, minuteTime(hotStart))
 		return
 	}
-	var ads []window.AdCount
-	switch p.Role {
-	case auth.RoleAdmin:
-		ads = s.o.Window.Top(n, q.from, q.to, q.filter(), nil)
-	case auth.RoleAdvertiser: // its own ads only, by direct lookups
-		ads = s.o.Window.TopAmong(n, q.from, q.to, q.filter(), s.o.Registry.AdsOf(p.Owner))
-	default:
-		ads = []window.AdCount{}
-	}
-	list := make([]map[string]any, len(ads))
-	for i, a := range ads {
-		list[i] = map[string]any{"ad_id": a.AdID, "clicks": a.Clicks}
+	var list []map[string]any
+	if q.filtered() {
+		if list, err = s.rawTop(r.Context(), n, q, p); err != nil {
+			writeError(w, http.StatusServiceUnavailable, "raw store: %v", err)
+			return
+		}
+	} else {
+		var ads []window.AdCount
+		switch p.Role {
+		case auth.RoleAdmin:
+			ads = s.o.Window.Top(n, q.from, q.to, q.filter(), nil)
+		case auth.RoleAdvertiser: // its own ads only, by direct lookups
+			ads = s.o.Window.TopAmong(n, q.from, q.to, q.filter(), s.o.Registry.AdsOf(p.Owner))
+		}
+		list = make([]map[string]any, len(ads))
+		for i, a := range ads {
+			list[i] = map[string]any{"ad_id": a.AdID, "clicks": a.Clicks, "billable": a.Clicks - s.subtracted(a.AdID, q)}
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"from": minuteTime(q.from), "to": minuteTime(q.to), "ads": list,
 		"complete_through": s.completeThrough(r.Context())})

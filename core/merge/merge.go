@@ -68,6 +68,7 @@ type Merger struct {
 	dimNames   []string
 	crossDups  *metrics.Counter
 	ready      chan struct{} // closed once Run has rebuilt the impression set
+	reqs       chan reconcileReq
 	last       jetstream.Msg
 	hubSeq     uint64 // last PARTIALS sequence applied
 	lastCommit atomic.Pointer[time.Time]
@@ -106,7 +107,8 @@ func Open(o Options) (*Merger, error) {
 	}
 	m := &Merger{o: o, applied: map[source]uint64{}, wms: map[string]int64{},
 		dirty: map[int64]map[string]struct{}{}, unstored: map[int64]map[string]struct{}{},
-		touched: map[int64]time.Time{}, coldBase: map[int64]map[string]bool{}, imps: map[[16]byte]imp{}, edgeIdx: map[string]uint16{}, dimIdx: map[string]uint16{}, ready: make(chan struct{})}
+		touched: map[int64]time.Time{}, coldBase: map[int64]map[string]bool{}, imps: map[[16]byte]imp{}, edgeIdx: map[string]uint16{}, dimIdx: map[string]uint16{}, ready: make(chan struct{}),
+		reqs: make(chan reconcileReq)}
 	replayed := map[int64]bool{}
 	l, err := openLog(filepath.Join(o.Dir, "merge.log"), func(r *record) {
 		if r.kind == recFull {
@@ -201,6 +203,7 @@ func (m *Merger) Run(ctx context.Context) error {
 		for msg := range batch.Messages() {
 			m.apply(msg)
 		}
+		m.serveReconciles()
 		if now := m.o.Now(); now.After(sweep) {
 			m.sweepImps()
 			sweep = now.Add(time.Minute)
@@ -213,6 +216,18 @@ func (m *Merger) Run(ctx context.Context) error {
 		}
 	}
 	return m.commit()
+}
+
+// serveReconciles runs the reconciliations waiting, without blocking.
+func (m *Merger) serveReconciles() {
+	for {
+		select {
+		case r := <-m.reqs:
+			m.reconcile(r)
+		default:
+			return
+		}
+	}
 }
 
 // consumer (re)creates the merger's durable consumer to start right after the last

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/clickagg/clickagg/core"
+	"github.com/clickagg/clickagg/core/raw"
 	"github.com/clickagg/clickagg/pkg/cli"
 )
 
@@ -36,6 +37,11 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 	fs.DurationVar(&o.Retention, "retention", 400*24*time.Hour, "how long per-ad minute counts are kept")
 	fs.DurationVar(&o.ImpressionTTL, "impression-ttl", time.Hour, "how long a minted impression may be clicked")
 	fs.DurationVar(&o.CommitInterval, "commit-interval", time.Second, "how often merged counts are made durable")
+	fs.DurationVar(&o.RawRetention, "raw-retention", 7*24*time.Hour, "how long raw click records (Parquet) are kept; the ip and user_id filters reach that far")
+	o.Fraud = &raw.Rules{}
+	fs.IntVar(&o.Fraud.IPClicksPerMinute, "fraud-ip-clicks", 20, "clicks from one IP on one ad in one minute beyond this many are subtracted as fraud (0: off)")
+	var score uint
+	fs.UintVar(&score, "fraud-score", 800, "clicks a filter flagged with at least this fraud score (0-1000) are subtracted (0: off)")
 	fs.Float64Var(&o.RateLimit, "rate-limit", 50, "requests per second per API key (the admin token is not limited)")
 	fs.IntVar(&o.RateBurst, "rate-burst", 100, "burst of requests per API key")
 	// The Go runtime keeps freed memory until it needs it again; after a burst (a
@@ -51,6 +57,11 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 		fmt.Fprintln(stderr, "clickcore:", err)
 		return 2
 	}
+	if score > 1000 {
+		fmt.Fprintln(stderr, "clickcore: --fraud-score must be 0 to 1000")
+		return 2
+	}
+	o.Fraud.ScoreAtLeast = uint32(score)
 	if len(o.AdminToken) < 16 {
 		fmt.Fprintln(stderr, "clickcore: --admin-token (or CLICKAGG_ADMIN_TOKEN) of at least 16 characters is required")
 		return 2

@@ -1,0 +1,313 @@
+package raw
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/clickagg/clickagg/core/merge"
+	"github.com/clickagg/clickagg/core/rawfile"
+	"github.com/clickagg/clickagg/core/store"
+	"github.com/clickagg/clickagg/pkg/wire"
+)
+
+// maxSealGap bounds how many empty minutes one tick walks through (a store that
+// was off for days seals what it holds, not every minute in between).
+const maxSealGap = 24 * 60
+
+// tick seals every minute that all edges have delivered, writes late records, and
+// saves the checkpoint.
+func (s *Store) tick(ctx context.Context) error {
+	through, err := s.deliveredThrough(ctx)
+	if err != nil {
+		return err
+	}
+	// Minutes that end at or before the delivered watermark are complete.
+	last := through/60000 - 1
+	for _, mi := range s.sealable(last) {
+		if err := s.seal(ctx, mi); err != nil {
+			return fmt.Errorf("seal minute %d: %w", mi, err)
+		}
+	}
+	if len(s.late) > 0 {
+		if err := s.files.WriteLate(fmt.Sprintf("seq-%d", s.lateSeq), s.late); err != nil {
+			return fmt.Errorf("write late records: %w", err)
+		}
+		s.late = s.late[:0]
+	}
+	return s.saveCheckpoint()
+}
+
+// deliveredThrough returns the raw watermark: every click received before it
+// (unix ms) at any registered edge is held here. An edge counts as delivered up to
+// the merge's watermark for it once this store has read its journal as far as the
+// merge has applied it.
+func (s *Store) deliveredThrough(ctx context.Context) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	edges, err := s.o.Edges(ctx)
+	if err != nil {
+		return 0, err
+	}
+	prog := s.o.Progress()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	low := s.o.Now().UnixMilli()
+	for _, e := range edges {
+		p, seen := prog[e], s.seen[e]
+		if seen.epoch > p.Epoch || seen.epoch == p.Epoch && seen.seq >= p.Through {
+			s.rawWm[e] = max(s.rawWm[e], p.WatermarkMs)
+		}
+		low = min(low, s.rawWm[e])
+	}
+	return low, nil
+}
+
+// sealable lists the minutes to seal now, ascending: every buffered minute ≤ last,
+// and the empty minutes between the last sealed one and last (an empty raw minute
+// must still be reconciled: the merge may hold clicks for it).
+func (s *Store) sealable(last int64) []int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	start := s.sealed + 1
+	if s.sealed < 0 { // first run: begin at the oldest record
+		if len(s.buf) == 0 {
+			return nil
+		}
+		start = math.MaxInt64
+		for mi := range s.buf {
+			start = min(start, mi)
+		}
+	}
+	var out []int64
+	for mi := range s.buf { // held minutes the gap bound skips over
+		if mi < max(start, last-maxSealGap) && mi <= last {
+			out = append(out, mi)
+		}
+	}
+	for mi := max(start, last-maxSealGap); mi <= last; mi++ {
+		out = append(out, mi)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// seal decides which of a minute's clicks count, writes the minute, subtracts
+// fraud and reconciles the merge with the recount.
+func (s *Store) seal(ctx context.Context, mi int64) error {
+	start := time.Now()
+	s.mu.RLock()
+	var rows []rawfile.Row
+	if p := s.buf[mi]; p != nil {
+		rows = slices.Clone(p.rows) // queries keep reading the original meanwhile
+	}
+	s.mu.RUnlock()
+	// The cross-edge rule: the first click of an impression, by receive time then
+	// edge id, counts (merge/imps.go decides the same).
+	slices.SortStableFunc(rows, func(a, b rawfile.Row) int {
+		return cmp.Or(cmp.Compare(a.TimeMs, b.TimeMs), cmp.Compare(a.Edge, b.Edge), cmp.Compare(a.Seq, b.Seq))
+	})
+	s.mu.Lock()
+	for i := range rows {
+		r := &rows[i]
+		if r.Outcome != outcomeCounted {
+			continue
+		}
+		if _, dup := s.imps[r.ImpressionID]; dup {
+			continue // clicked earlier at another edge
+		}
+		r.Counted = true
+		s.imps[r.ImpressionID] = uint32(r.ExpiresAt)
+	}
+	s.mu.Unlock()
+	subs := s.o.Rules.apply(rows)
+	if err := s.files.WriteMinute(mi, rows); err != nil {
+		return err
+	}
+	want := recount(mi, rows)
+	entry := minuteEntry{Minute: mi, Records: len(rows), Subtractions: subs}
+	for _, c := range want {
+		entry.Counted += c.Clicks
+	}
+	hotStart := s.o.Now().Add(-s.o.Hot).Unix()/60 + 1
+	if mi >= hotStart {
+		entry.Checked = true
+		if s.o.Reconcile != nil {
+			adj, err := s.o.Reconcile(ctx, mi, want)
+			if err != nil {
+				return err
+			}
+			entry.Adjustments = toAdjustments(adj)
+		}
+	}
+	if err := s.rep.add(&entry, s.fraud); err != nil {
+		return err
+	}
+	s.storeFraud(mi, subs)
+	if len(entry.Adjustments) > 0 {
+		s.mismatches.Inc()
+		s.adjusted.Add(len(entry.Adjustments))
+		s.o.Logger.Warn("reconciliation: merged counts differed from the raw recount; adjusted",
+			"minute", time.Unix(mi*60, 0).UTC().Format(time.RFC3339), "cells", len(entry.Adjustments),
+			"first_ad", entry.Adjustments[0].AdID, "merged", entry.Adjustments[0].Merged, "recounted", entry.Adjustments[0].Recounted)
+	}
+	for _, sub := range subs {
+		s.subtracted.Add(int(sub.Clicks))
+	}
+	s.mu.Lock()
+	delete(s.buf, mi)
+	s.sealed = max(s.sealed, mi)
+	s.mu.Unlock()
+	s.sealedMin.Inc()
+	s.sealDur.UpdateDuration(start)
+	return nil
+}
+
+var outcomeCounted = wire.OutcomeCounted.String()
+
+// recount sums a sealed minute's counted clicks per ad, country and labels: the
+// cells the merge should hold.
+func recount(mi int64, rows []rawfile.Row) []wire.Cell {
+	type key struct{ ad, country, dims string }
+	c := map[key]uint64{}
+	for i := range rows {
+		if r := &rows[i]; r.Counted {
+			c[key{r.AdID, r.Country, r.Labels}]++
+		}
+	}
+	out := make([]wire.Cell, 0, len(c))
+	for k, n := range c {
+		out = append(out, wire.Cell{Minute: mi, AdID: k.ad, Country: country(k.country), Dims: k.dims, Clicks: n})
+	}
+	wire.SortCells(out)
+	return out
+}
+
+// country is a stored country code as a cell's; anything malformed is "ZZ".
+func country(s string) [2]byte {
+	if len(s) != 2 {
+		return [2]byte{'Z', 'Z'}
+	}
+	return [2]byte{s[0], s[1]}
+}
+
+// storeFraud writes per-ad subtracted totals to the time-series store, for
+// billable counts beyond the hot window. A failure is logged: the report log
+// still holds them.
+func (s *Store) storeFraud(mi int64, subs []Subtraction) {
+	if s.o.Store == nil || len(subs) == 0 {
+		return
+	}
+	per := map[string]uint64{}
+	for _, sub := range subs {
+		per[sub.AdID] += sub.Clicks
+	}
+	pts := make([]store.Point, 0, len(per))
+	for ad, n := range per {
+		pts = append(pts, store.Point{Metric: "fraud", AdID: ad, Minute: mi, Value: n})
+	}
+	if err := s.o.Store.Put(pts); err != nil {
+		s.o.Logger.Error("store fraud totals", "minute", mi, "err", err)
+	}
+}
+
+func toAdjustments(adj []merge.Adjustment) []Adjustment {
+	out := make([]Adjustment, len(adj))
+	for i, a := range adj {
+		out[i] = Adjustment{AdID: a.AdID, Country: string(a.Country[:]), Labels: a.Dims, Merged: a.Before, Recounted: a.After}
+	}
+	return out
+}
+
+// apply marks the clicks the fraud rules subtract, in time order (rows are
+// sorted), and returns what it subtracted, grouped.
+func (r Rules) apply(rows []rawfile.Row) []Subtraction {
+	type key struct{ ad, ip string }
+	perIP := map[key]int{}
+	type group struct{ rule, ad, country, dims, ip string }
+	subs := map[group]uint64{}
+	for i := range rows {
+		row := &rows[i]
+		if !row.Counted {
+			continue
+		}
+		switch {
+		case r.ScoreAtLeast > 0 && row.Score >= r.ScoreAtLeast:
+			row.Fraud = RuleFilterScore
+		case r.IPClicksPerMinute > 0 && row.IP != "":
+			k := key{row.AdID, row.IP}
+			perIP[k]++
+			if perIP[k] > r.IPClicksPerMinute {
+				row.Fraud = RuleIPBurst
+			}
+		}
+		if row.Fraud != "" {
+			subs[group{row.Fraud, row.AdID, row.Country, row.Labels, row.IP}]++
+		}
+	}
+	out := make([]Subtraction, 0, len(subs))
+	for g, n := range subs {
+		out = append(out, Subtraction{Rule: g.rule, AdID: g.ad, Country: g.country, Labels: g.dims, IP: g.ip, Clicks: n})
+	}
+	slices.SortFunc(out, func(a, b Subtraction) int {
+		return cmp.Or(cmp.Compare(a.AdID, b.AdID), cmp.Compare(a.Rule, b.Rule), cmp.Compare(a.IP, b.IP),
+			cmp.Compare(a.Country, b.Country), cmp.Compare(a.Labels, b.Labels))
+	})
+	return out
+}
+
+// rebuildImps reloads the impressions counted in the last DedupWindow of sealed
+// minutes from the raw files.
+func (s *Store) rebuildImps(ctx context.Context) error {
+	s.mu.RLock()
+	sealed := s.sealed
+	s.mu.RUnlock()
+	if sealed < 0 {
+		return nil
+	}
+	from := sealed + 1 - int64(s.o.DedupWindow/time.Minute)
+	now := uint32(s.o.Now().Unix())
+	imps := map[[16]byte]uint32{}
+	err := s.files.Scan(ctx, from, sealed+1, rawfile.Pred{}, func(r *rawfile.Row) error {
+		if r.Counted && uint32(r.ExpiresAt) >= now {
+			imps[r.ImpressionID] = uint32(r.ExpiresAt)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.imps = imps
+	s.mu.Unlock()
+	return nil
+}
+
+// housekeep forgets expired impressions, compacts closed hours and drops files
+// past retention.
+func (s *Store) housekeep() {
+	now := uint32(s.o.Now().Unix())
+	s.mu.Lock()
+	for id, exp := range s.imps {
+		if exp < now {
+			delete(s.imps, id)
+		}
+	}
+	sealed := s.sealed
+	s.mu.Unlock()
+	// An hour is compacted once it has been sealed for 10 minutes: late records
+	// after that get files of their own, merged by a later compaction.
+	if sealed > 10 {
+		if err := s.files.Compact(sealed - 10); err != nil {
+			s.o.Logger.Error("raw compaction", "err", err)
+		}
+	}
+	if err := s.files.Expire(); err != nil {
+		s.o.Logger.Error("raw retention", "err", err)
+	}
+	s.fraud.Evict(s.o.Now().Add(-s.o.Retention).Unix() / 60)
+	s.rep.expire(s.o.Now().Add(-s.o.Retention).Unix() / 60)
+}
