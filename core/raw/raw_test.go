@@ -22,12 +22,12 @@ import (
 // hub is an embedded JetStream whose RAW stream sources one journal stream per
 // edge, as the real hub sources each edge's CLICKS across a leafnode.
 type hub struct {
-	t    *testing.T
+	t    testing.TB
 	js   jetstream.JetStream
 	seqs map[string]uint64
 }
 
-func startHub(t *testing.T) *hub {
+func startHub(t testing.TB) *hub {
 	t.Helper()
 	s, err := embednats.Start(embednats.Options{Name: "hub", Dir: t.TempDir(), Domain: "hub", Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -100,7 +100,7 @@ func (f *fakeMerge) deliver(edge string, through uint64, wm time.Time) {
 	f.mu.Unlock()
 }
 
-func open(t *testing.T, h *hub, dir string, f *fakeMerge, now time.Time) *Store {
+func open(t testing.TB, h *hub, dir string, f *fakeMerge, now time.Time) *Store {
 	t.Helper()
 	s, err := Open(Options{JS: h.js, Dir: dir, Edges: func(context.Context) ([]string, error) { return []string{"pop-a", "pop-b"}, nil },
 		Progress: f.progress, Reconcile: f.reconcile, Tick: 20 * time.Millisecond, Now: func() time.Time { return now },

@@ -3,6 +3,7 @@ package raw
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -33,7 +34,9 @@ func (s *Store) tick(ctx context.Context) error {
 		}
 	}
 	if len(s.late) > 0 {
-		if err := s.files.WriteLate(fmt.Sprintf("seq-%d", s.lateSeq), s.late); err != nil {
+		// ErrCompacted: a replay after a crash wrote these before, and their hour
+		// has been compacted since; they are in the files once.
+		if err := s.files.WriteLate(fmt.Sprintf("seq-%d", s.lateSeq), s.late); err != nil && !errors.Is(err, rawfile.ErrCompacted) {
 			return fmt.Errorf("write late records: %w", err)
 		}
 		s.late = s.late[:0]
@@ -97,7 +100,7 @@ func (s *Store) sealable(last int64) []int64 {
 
 // seal decides which of a minute's clicks count, writes the minute, subtracts
 // fraud and reconciles the merge with the recount.
-func (s *Store) seal(ctx context.Context, mi int64) error {
+func (s *Store) seal(ctx context.Context, mi int64) (err error) {
 	start := time.Now()
 	s.mu.RLock()
 	var rows []rawfile.Row
@@ -110,6 +113,7 @@ func (s *Store) seal(ctx context.Context, mi int64) error {
 	slices.SortStableFunc(rows, func(a, b rawfile.Row) int {
 		return cmp.Or(cmp.Compare(a.TimeMs, b.TimeMs), cmp.Compare(a.Edge, b.Edge), cmp.Compare(a.Seq, b.Seq))
 	})
+	var added [][16]byte
 	s.mu.Lock()
 	for i := range rows {
 		r := &rows[i]
@@ -121,10 +125,20 @@ func (s *Store) seal(ctx context.Context, mi int64) error {
 		}
 		r.Counted = true
 		s.imps[r.ImpressionID] = uint32(r.ExpiresAt)
+		added = append(added, r.ImpressionID)
 	}
 	s.mu.Unlock()
+	defer func() {
+		if err != nil { // the minute is sealed again later: forget its decisions
+			s.mu.Lock()
+			for _, id := range added {
+				delete(s.imps, id)
+			}
+			s.mu.Unlock()
+		}
+	}()
 	subs := s.o.Rules.apply(rows)
-	if err := s.files.WriteMinute(mi, rows); err != nil {
+	if err := s.files.WriteMinute(mi, rows); err != nil && !errors.Is(err, rawfile.ErrCompacted) {
 		return err
 	}
 	want := recount(mi, rows)
@@ -136,8 +150,8 @@ func (s *Store) seal(ctx context.Context, mi int64) error {
 	if mi >= hotStart {
 		entry.Checked = true
 		if s.o.Reconcile != nil {
-			adj, err := s.o.Reconcile(ctx, mi, want)
-			if err != nil {
+			var adj []merge.Adjustment
+			if adj, err = s.o.Reconcile(ctx, mi, want); err != nil {
 				return err
 			}
 			entry.Adjustments = toAdjustments(adj)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"os"
 	"testing"
 	"time"
 )
@@ -17,6 +18,7 @@ const (
 	benchRowsPerMinute = 600_000
 	benchAds           = 10_000_000
 	benchUsers         = 2_000_000
+	benchMinutes       = 60
 )
 
 var benchCountries = []string{"US", "DE", "FR", "GB", "IN", "BR", "JP", "CA", "ES", "IT", "NL", "PL", "SE", "MX", "KR", "AU", "ZZ"}
@@ -107,9 +109,9 @@ func BenchmarkScan(b *testing.B) {
 	g := newBenchGen(2)
 	rows := make([]Row, benchRowsPerMinute)
 	var probe Row
-	for m := range int64(60) {
+	for m := range int64(benchMinutes) {
 		g.minute(rows, m0+m)
-		if m == 30 {
+		if m == benchMinutes/2 {
 			probe = rows[12345]
 		}
 		if err := f.WriteMinute(m0+m, rows); err != nil {
@@ -147,4 +149,42 @@ func BenchmarkScan(b *testing.B) {
 			b.ReportMetric(float64(after.ScannedRowGroups-before.ScannedRowGroups)/n, "groups/op")
 		})
 	}
+}
+
+// BenchmarkCompactHour merges 60 minute files of 20k rows (1.2M rows; a full hour at
+// 10k clicks/s is 30 times that) into one compacted file.
+func BenchmarkCompactHour(b *testing.B) {
+	const perMinute = 20_000
+	src := b.TempDir()
+	f := openT(b, src)
+	g := newBenchGen(3)
+	rows := make([]Row, perMinute)
+	m0 := benchMinute0()
+	for m := range int64(60) {
+		g.minute(rows, m0+m)
+		if err := f.WriteMinute(m0+m, rows); err != nil {
+			b.Fatal(err)
+		}
+	}
+	f.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		dir := b.TempDir()
+		if err := os.CopyFS(dir, os.DirFS(src)); err != nil {
+			b.Fatal(err)
+		}
+		f := openT(b, dir)
+		b.StartTimer()
+		if err := f.Compact(m0 + 60); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		if st := f.Stats(); st.Files != 1 || st.Rows != 60*perMinute {
+			b.Fatalf("after compaction: %+v", st)
+		}
+		f.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(60*perMinute*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 }

@@ -15,17 +15,17 @@ import (
 
 const (
 	// DefaultRetention keeps a week of raw clicks: long enough to audit a disputed
-	// invoice week, short enough to bound disk use (~150 GB at 10k clicks/s, at the
-	// ~25 bytes per row bench_test.go measures).
+	// invoice week, short enough to bound disk use: ~260 GB at a sustained 10k
+	// clicks/s, at the ~44 bytes per row bench_test.go measures.
 	DefaultRetention = 7 * 24 * time.Hour
 
 	// DefaultRowGroupRows is the rows per Parquet row group. Row groups are the unit
 	// that statistics and bloom filters skip and that a matching scan decodes:
-	// 64 Ki rows are ~1.5 MB on disk and ~20 ms to decode on the 2-core dev VM, so a
-	// point lookup (one IP, one user) decodes little more than what it returns,
-	// while the per-group cost (footer metadata, 4 bloom filters) stays small next to
-	// the data. Analytics engines use 10-100x larger groups for full scans; our
-	// scans are mostly point lookups.
+	// 64 Ki rows are ~2.8 MB on disk and ~15 ms to decode whole on the 2-core dev VM,
+	// so a point lookup (one IP, one user) decodes little more than what it
+	// returns, while the per-group cost (footer metadata, 4 bloom filters) stays
+	// small next to the data. Analytics engines use 10-100x larger groups for full
+	// scans; ours are mostly point lookups (RATIONALE.md).
 	DefaultRowGroupRows = 64 << 10
 )
 
@@ -43,7 +43,7 @@ type Options struct {
 	// DefaultRowGroupRows.
 	RowGroupRows int
 
-	// Now is the clock Expire and Stats read; nil means time.Now.
+	// Now is the clock Expire reads; nil means time.Now.
 	Now func() time.Time
 
 	// Logger receives warnings about files Open cleaned up or could not read.
@@ -133,8 +133,8 @@ type counters struct {
 // rules). Files whose footer cannot be read are kept, logged, and reported by the
 // Scans and Compacts that reach them.
 //
-// Cost: one footer read per file (~0.2 ms for a minute file, a few ms for a
-// compacted hour); a week of compacted hours opens in well under a second.
+// Cost: one footer read per file (~0.3 ms for a 600k-row minute file, a few ms
+// for a compacted hour); a week of compacted hours opens in about a second.
 func Open(o Options) (*Files, error) {
 	if o.Dir == "" {
 		return nil, fmt.Errorf("open: %w: Dir is required", ErrInvalidOptions)
@@ -255,20 +255,11 @@ func (f *Files) loadHour(hour int64) error {
 		}
 	}
 	if h.gen > 0 {
-		newest := h.files[compactName(h.gen)]
-		for _, n := range newest.absorbs {
-			h.absorbed[n] = true
-			if e := h.files[n]; e != nil {
-				f.log.Info("rawfile: removing file already merged into a compacted file",
-					"path", e.path, "compacted", newest.name)
-				delete(h.files, n)
-				e.release()
-				if err := os.Remove(e.path); err != nil {
-					return err
-				}
-				removed = true
-			}
+		n, err := f.dropAbsorbed(h)
+		if err != nil {
+			return err
 		}
+		removed = removed || n > 0
 	}
 	// Generations must keep growing even if the newest compacted file is unreadable.
 	for _, e := range h.files {
@@ -284,6 +275,28 @@ func (f *Files) loadHour(hour int64) error {
 		return syncDir(dir)
 	}
 	return nil
+}
+
+// dropAbsorbed deletes the files that the hour's newest compacted file names as
+// merged into it (crash rule 3) and marks those names absorbed.
+func (f *Files) dropAbsorbed(h *hourFiles) (removed int, err error) {
+	newest := h.files[compactName(h.gen)]
+	for _, n := range newest.absorbs {
+		h.absorbed[n] = true
+		e := h.files[n]
+		if e == nil {
+			continue
+		}
+		f.log.Info("rawfile: removing file already merged into a compacted file",
+			"path", e.path, "compacted", newest.name)
+		delete(h.files, n)
+		e.release()
+		if err := os.Remove(e.path); err != nil {
+			return removed, err
+		}
+		removed++
+	}
+	return removed, nil
 }
 
 // loadFile opens one file and reads its footer metadata. An unreadable footer is
@@ -347,9 +360,10 @@ func guard(fn func() error) (err error) {
 	return fn()
 }
 
-// Close releases the directory and every file. Scans in flight finish on the
-// files they hold. Later calls of any method return ErrClosed; Close itself is
-// idempotent.
+// Close releases the directory and every file. It waits for a running Compact or
+// Expire (a compaction of a full hour takes about a minute); scans in flight
+// finish on the files they hold. Later calls of any method return ErrClosed;
+// Close itself is idempotent.
 func (f *Files) Close() error {
 	f.compactMu.Lock()
 	defer f.compactMu.Unlock()
@@ -375,19 +389,19 @@ func (f *Files) releaseAll() {
 // Stats describes the files at one instant; for metrics.
 type Stats struct {
 	Files, Rows, Bytes int64 // Rows excludes files with unreadable footers
-	Hours              int   // hour partitions
+	Hours              int   // hour partitions holding files
 	Corrupt            int   // files whose footer could not be read at Open
 	// OldestHour and NewestHour are the start times of the oldest and newest hour
 	// partitions, UTC; zero when there are none.
 	OldestHour, NewestHour time.Time
 
 	// Cumulative scan counters since Open.
-	ScannedFiles      int64 // files opened by scans (after pruning by name and minute range)
-	ScannedRowGroups  int64 // row groups considered in those files
-	SkippedRowGroups  int64 // of those, skipped by statistics, bloom filters or the predicate column
-	DecodedRowGroups  int64 // of those, decoded (wholly or in runs of matching rows)
-	DecodedRows       int64 // rows decoded into Row values
-	BloomSkipped      int64 // row groups skipped by a bloom filter (part of SkippedRowGroups)
+	ScannedFiles     int64 // files opened by scans (after pruning by name and minute range)
+	ScannedRowGroups int64 // row groups considered in those files
+	SkippedRowGroups int64 // of those, skipped by statistics, bloom filters or the predicate column
+	DecodedRowGroups int64 // of those, decoded (wholly or in runs of matching rows)
+	DecodedRows      int64 // rows decoded into Row values
+	BloomSkipped     int64 // row groups skipped by a bloom filter (part of SkippedRowGroups)
 }
 
 // Stats returns the catalog's totals and the scan counters. Cost: one pass over the
@@ -396,9 +410,12 @@ func (f *Files) Stats() Stats {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	var s Stats
-	hours := slices.Sorted(maps.Keys(f.hours))
-	for _, hour := range hours {
+	var hours []int64 // with files; an hour emptied by WriteMinute(m, nil) stays until Expire
+	for _, hour := range slices.Sorted(maps.Keys(f.hours)) {
 		h := f.hours[hour]
+		if len(h.files) > 0 {
+			hours = append(hours, hour)
+		}
 		for _, e := range h.files {
 			s.Files++
 			s.Bytes += e.size

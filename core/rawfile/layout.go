@@ -73,8 +73,8 @@ func parseHourName(name string) (int64, bool) {
 }
 
 func minuteName(minute int64) string { return minutePfx + strconv.FormatInt(minute, 10) + ext }
-func lateName(id string) string       { return latePfx + id + ext }
-func compactName(gen int64) string    { return compactPfx + strconv.FormatInt(gen, 10) + ext }
+func lateName(id string) string      { return latePfx + id + ext }
+func compactName(gen int64) string   { return compactPfx + strconv.FormatInt(gen, 10) + ext }
 
 // parsedName is what a file name inside an hour directory says about the file.
 type parsedName struct {

@@ -35,8 +35,8 @@ type fileMeta struct {
 
 // openParquet parses the footer of the file open on fd. Page indexes and bloom
 // filters are left on disk (read lazily, per column chunk, when a scan needs them).
-// Cost: one or two preads and the thrift decoding of the footer, ~1 µs per column
-// chunk (~150 µs for a 600k-row minute file).
+// Cost: one or two preads and the thrift decoding of the footer, ~0.3 ms for a
+// 600k-row minute file (10 row groups × 15 column chunks).
 func openParquet(fd *os.File, size int64) (*parquet.File, error) {
 	pf, err := parquet.OpenFile(fd, size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
 	if err != nil {

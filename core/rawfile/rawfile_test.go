@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"math/rand/v2"
 	"os"
@@ -21,7 +22,7 @@ func m0() int64 { return t0.Unix() / 60 }
 
 func openT(tb testing.TB, dir string, opts ...func(*Options)) *Files {
 	tb.Helper()
-	o := Options{Dir: dir}
+	o := Options{Dir: dir, Logger: slog.New(slog.DiscardHandler)}
 	for _, fn := range opts {
 		fn(&o)
 	}
@@ -140,27 +141,26 @@ func (m model) all() []Row {
 	return all
 }
 
-// checkAll compares Scan with brute force for many ranges and predicates.
-func checkAll(t *testing.T, f *Files, all []Row) {
+// checkAll compares Scan with brute force for many ranges and predicates (a few
+// when !full).
+func checkAll(t *testing.T, f *Files, all []Row, full bool) {
 	t.Helper()
 	m := m0()
 	probe := all[len(all)/3]
 	preds := []Pred{
 		{},
 		{AdID: probe.AdID},
-		{AdID: "ad-99"}, // absent, inside no group's range
-		{AdID: "ad-055"},
+		{AdID: "ad-055"}, // absent, inside some groups' ranges
 		{UserID: probe.UserID},
-		{UserID: "nobody"},
 		{IP: probe.IP},
-		{IP: "2001:db8::3"},
-		{IP: "192.0.2.1"},
+		{IP: "192.0.2.1"}, // absent
 		{Country: "JP"},
-		{Country: "AA"},
-		{AdID: probe.AdID, Country: probe.Country},
 		{AdID: probe.AdID, UserID: probe.UserID, IP: probe.IP, Country: probe.Country},
 	}
-	ranges := [][2]int64{{m - 600, m + 600}, {m, m + 1}, {m + 3, m + 7}, {m + 59, m + 62}, {m + 61, m + 61}, {m + 200, m + 300}}
+	ranges := [][2]int64{{m - 600, m + 600}, {m + 3, m + 7}, {m + 59, m + 62}}
+	if !full {
+		preds, ranges = []Pred{{}, {AdID: probe.AdID}, {IP: probe.IP}}, ranges[:2]
+	}
 	for _, r := range ranges {
 		for _, p := range preds {
 			what := fmt.Sprintf("scan [m%+d, m%+d) %+v", r[0]-m, r[1]-m, p)
@@ -170,14 +170,15 @@ func checkAll(t *testing.T, f *Files, all []Row) {
 }
 
 func TestScanMatchesBruteForce(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
-	f := openT(t, dir, rowGroups(97))
+	f := openT(t, dir, rowGroups(400))
 	g := newGen(1)
 	m := m0()
 	want := model{}
 	// Hour 0: minutes 0-9; hour 1: minutes 60-64; 150-1500 rows each.
 	for _, mn := range []int64{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 60, 61, 62, 63, 64} {
-		rows := g.minute(m+mn, 150+int(mn%10)*150)
+		rows := g.minute(m+mn, 100+int(mn%10)*100)
 		if err := f.WriteMinute(m+mn, rows); err != nil {
 			t.Fatal(err)
 		}
@@ -201,11 +202,11 @@ func TestScanMatchesBruteForce(t *testing.T) {
 	want["late-seq-200"] = late2
 	all := want.all()
 
-	t.Run("written", func(t *testing.T) { checkAll(t, f, all) })
+	t.Run("written", func(t *testing.T) { checkAll(t, f, all, true) })
 	if err := f.Compact(m + 60); err != nil { // hour 0 only
 		t.Fatal(err)
 	}
-	t.Run("hour0-compacted", func(t *testing.T) { checkAll(t, f, all) })
+	t.Run("hour0-compacted", func(t *testing.T) { checkAll(t, f, all, false) })
 	if st := f.Stats(); st.Files != 1+1+7 || st.Rows != int64(len(all)) || st.Hours != 4 {
 		t.Fatalf("stats after compacting hour 0: %+v", st)
 	}
@@ -215,19 +216,19 @@ func TestScanMatchesBruteForce(t *testing.T) {
 		t.Fatal(err)
 	}
 	all = append(all, late3...)
-	t.Run("late-after-compact", func(t *testing.T) { checkAll(t, f, all) })
+	t.Run("late-after-compact", func(t *testing.T) { checkAll(t, f, all, false) })
 	if err := f.Compact(m + 1000); err != nil {
 		t.Fatal(err)
 	}
-	t.Run("all-compacted", func(t *testing.T) { checkAll(t, f, all) })
+	t.Run("all-compacted", func(t *testing.T) { checkAll(t, f, all, true) })
 	st := f.Stats()
 	if st.Files != 4 || st.Rows != int64(len(all)) {
 		t.Fatalf("stats after compacting all: %+v", st)
 	}
 	// Reopen: the same.
 	f.Close()
-	f = openT(t, dir, rowGroups(97))
-	t.Run("reopened", func(t *testing.T) { checkAll(t, f, all) })
+	f = openT(t, dir, rowGroups(400))
+	t.Run("reopened", func(t *testing.T) { checkAll(t, f, all, false) })
 	names, _ := filepath.Glob(filepath.Join(dir, hourName(hourOf(m)), "*"))
 	if len(names) != 1 || filepath.Base(names[0]) != "h-2.parquet" {
 		t.Fatalf("hour 0 holds %v, want only h-2.parquet", names)
@@ -235,6 +236,7 @@ func TestScanMatchesBruteForce(t *testing.T) {
 }
 
 func TestWriteMinuteReplaces(t *testing.T) {
+	t.Parallel()
 	f := openT(t, t.TempDir())
 	g := newGen(2)
 	m := m0() + 5
@@ -271,6 +273,7 @@ func TestWriteMinuteReplaces(t *testing.T) {
 }
 
 func TestWriteLateReplacesByID(t *testing.T) {
+	t.Parallel()
 	f := openT(t, t.TempDir())
 	g := newGen(3)
 	m := m0()
@@ -295,6 +298,7 @@ func TestWriteLateReplacesByID(t *testing.T) {
 }
 
 func TestCompactedNamesCannotBeRewritten(t *testing.T) {
+	t.Parallel()
 	f := openT(t, t.TempDir())
 	g := newGen(4)
 	m := m0()
@@ -320,6 +324,7 @@ func TestCompactedNamesCannotBeRewritten(t *testing.T) {
 }
 
 func TestExpire(t *testing.T) {
+	t.Parallel()
 	now := t0.Add(3*time.Hour + 30*time.Minute)
 	f := openT(t, t.TempDir(), func(o *Options) {
 		o.Retention = 2 * time.Hour
@@ -357,6 +362,7 @@ func TestExpire(t *testing.T) {
 }
 
 func TestOpenTwice(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	f := openT(t, dir)
 	if _, err := Open(Options{Dir: dir}); !errors.Is(err, ErrDirInUse) {
@@ -376,6 +382,7 @@ func TestOpenTwice(t *testing.T) {
 }
 
 func TestScanStopsOnFnError(t *testing.T) {
+	t.Parallel()
 	f := openT(t, t.TempDir())
 	rows := newGen(6).minute(m0(), 100)
 	if err := f.WriteMinute(m0(), rows); err != nil {

@@ -78,7 +78,7 @@ type sortKey struct {
 
 // sortedOrder returns the indexes sel of rows (all of them when sel is nil) in the
 // files' sort order, stable, without touching rows. Cost: 40 bytes per row and, at
-// 600k rows, ~0.3 s of CPU (2-core VM).
+// 600k rows of Zipf-distributed ads, ~0.3 s of CPU (2-core VM).
 func sortedOrder(rows []Row, sel []int) []int {
 	var keys []sortKey
 	if sel == nil {

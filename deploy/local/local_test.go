@@ -403,6 +403,13 @@ func TestBadInput(t *testing.T) {
 	bad("bad country", "GET", "/v1/top?country=USA", admin, "", 400, "country")
 	bad("bad granularity", "GET", "/v1/ads/b1/clicks?granularity=week", admin, "", 400, "granularity")
 	bad("bad ip", "GET", "/v1/top?ip=1.2.3", admin, "", 400, "ip")
+	bad("ip beyond raw retention", "GET", "/v1/top?ip=1.2.3.4&last=20000", admin, "", 400, "raw clicks are kept")
+	bad("bad user", "GET", "/v1/ads/b1/clicks?user_id=a%20b", admin, "", 400, "user_id")
+	bad("reconciliation window", "GET", "/v1/reconciliation?last=x", admin, "", 400, "last")
+	bad("reconciliation filter", "GET", "/v1/reconciliation?country=US", admin, "", 400, "window only")
+	var adv struct{ Token string }
+	c.do("POST", "/v1/advertisers/acme/keys", "", &adv)
+	bad("reconciliation by an advertiser", "GET", "/v1/reconciliation", adv.Token, "", 403, "")
 
 	c.waitCounts(map[string]uint64{"b1": 1})
 	if got := c.count("b1", "last=10").Clicks; got != 1 {
