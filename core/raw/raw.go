@@ -103,6 +103,7 @@ type Store struct {
 	imps   map[[16]byte]uint32 // counted impressions → expiry (unix s), as of the sealed minutes
 	seen   map[string]position // per edge: the last journal position read
 	rawWm  map[string]int64    // per edge: every click before it is held here (unix ms)
+	behind []string            // decommissioned edges whose merged clicks are not all here
 
 	// Only Run's goroutine touches these.
 	cp      checkpoint

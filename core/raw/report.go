@@ -37,7 +37,8 @@ type minuteEntry struct {
 	Minute       int64         `json:"minute"` // unix minutes
 	Records      int           `json:"records"`
 	Counted      uint64        `json:"counted"`
-	Checked      bool          `json:"checked"` // reconciled with the merge (false: older than the hot window)
+	Checked      bool          `json:"checked"`             // reconciled with the merge (not when older than the hot window)
+	Unchecked    string        `json:"unchecked,omitempty"` // why a minute in the hot window was not
 	Adjustments  []Adjustment  `json:"adjustments,omitempty"`
 	Subtractions []Subtraction `json:"subtractions,omitempty"`
 }

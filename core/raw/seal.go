@@ -47,7 +47,10 @@ func (s *Store) tick(ctx context.Context) error {
 // deliveredThrough returns the raw watermark: every click received before it
 // (unix ms) at any registered edge is held here. An edge counts as delivered up to
 // the merge's watermark for it once this store has read its journal as far as the
-// merge has applied it.
+// merge has applied it. It also notes the edges that are no longer registered
+// (decommissioned) but whose merged clicks this store has not all read: while
+// there are any, sealed minutes are not reconciled, since a recount short of their
+// clicks would take correct counts away.
 func (s *Store) deliveredThrough(ctx context.Context) (int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -58,13 +61,22 @@ func (s *Store) deliveredThrough(ctx context.Context) (int64, error) {
 	prog := s.o.Progress()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	delivered := func(e string) bool {
+		p, seen := prog[e], s.seen[e]
+		return seen.epoch > p.Epoch || seen.epoch == p.Epoch && seen.seq >= p.Through
+	}
 	low := s.o.Now().UnixMilli()
 	for _, e := range edges {
-		p, seen := prog[e], s.seen[e]
-		if seen.epoch > p.Epoch || seen.epoch == p.Epoch && seen.seq >= p.Through {
-			s.rawWm[e] = max(s.rawWm[e], p.WatermarkMs)
+		if delivered(e) {
+			s.rawWm[e] = max(s.rawWm[e], prog[e].WatermarkMs)
 		}
 		low = min(low, s.rawWm[e])
+	}
+	s.behind = s.behind[:0]
+	for e := range prog {
+		if !slices.Contains(edges, e) && !delivered(e) {
+			s.behind = append(s.behind, e)
+		}
 	}
 	return low, nil
 }
@@ -147,7 +159,12 @@ func (s *Store) seal(ctx context.Context, mi int64) (err error) {
 		entry.Counted += c.Clicks
 	}
 	hotStart := s.o.Now().Add(-s.o.Hot).Unix()/60 + 1
-	if mi >= hotStart {
+	s.mu.RLock()
+	behind := slices.Clone(s.behind)
+	s.mu.RUnlock()
+	if len(behind) > 0 {
+		entry.Unchecked = fmt.Sprintf("raw clicks of decommissioned edges %v are not all here", behind)
+	} else if mi >= hotStart {
 		entry.Checked = true
 		if s.o.Reconcile != nil {
 			var adj []merge.Adjustment
