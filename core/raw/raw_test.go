@@ -319,3 +319,45 @@ func TestDecommissionedEdgeBehind(t *testing.T) {
 		t.Fatalf("report %+v, reconciled %v: want sealed, not checked", rep, f.got)
 	}
 }
+
+// The rules in time order: a flagged click is subtracted by score whatever its
+// address; the 3rd and later clicks from one address on one ad are an ip-burst.
+func TestRules(t *testing.T) {
+	row := func(ad, ip string, score uint32) rawfile.Row {
+		return rawfile.Row{AdID: ad, IP: ip, Score: score, Counted: true, Country: "DE"}
+	}
+	rows := []rawfile.Row{row("a", "1.1.1.1", 0), row("a", "1.1.1.1", 950), row("a", "1.1.1.1", 0), row("a", "1.1.1.1", 0),
+		row("b", "1.1.1.1", 0), row("a", "2.2.2.2", 0), {AdID: "a", IP: "1.1.1.1", Score: 999}} // the last did not count
+	subs := Rules{IPClicksPerMinute: 2, ScoreAtLeast: 900}.apply(rows)
+	var got []string
+	for _, r := range rows {
+		got = append(got, r.Fraud)
+	}
+	want := []string{"", RuleFilterScore, "", RuleIPBurst, "", "", ""}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("rules %q, want %q", got, want)
+	}
+	if len(subs) != 2 || subs[0].Rule != RuleFilterScore || subs[1].Rule != RuleIPBurst || subs[1].Clicks != 1 {
+		t.Fatalf("subtractions %+v", subs)
+	}
+}
+
+// Headers come from the hub; whatever they hold, reading a position never panics
+// and a position read back round-trips.
+func FuzzJournalPosition(f *testing.F) {
+	f.Add("pop-a.1a2b.beef.7", "CLICKS:pop-a 42 > > CLICKS")
+	f.Add("", "")
+	f.Add("a.b.c.d", "x 18446744073709551615")
+	f.Fuzz(func(t *testing.T, id, src string) {
+		p, ok := journalPosition(id, src)
+		if !ok && p != (position{}) {
+			t.Fatalf("not ok but %v", p)
+		}
+		if ok {
+			q, ok2 := journalPosition(fmt.Sprintf("e.%x.b.1", p.epoch), fmt.Sprintf("S %d", p.seq))
+			if !ok2 || q != p {
+				t.Fatalf("round trip %v → %v", p, q)
+			}
+		}
+	})
+}
