@@ -69,6 +69,7 @@ type Merger struct {
 	crossDups  *metrics.Counter
 	ready      chan struct{} // closed once Run has rebuilt the impression set
 	reqs       chan reconcileReq
+	impsFrom   string // "snapshot" or "stream": how Run restored the set (read after Ready)
 	last       jetstream.Msg
 	hubSeq     uint64 // last PARTIALS sequence applied
 	lastCommit atomic.Pointer[time.Time]
@@ -185,7 +186,7 @@ func (m *Merger) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("merge consumer: %w", err)
 	}
-	if err := m.rebuildImps(ctx); err != nil {
+	if err := m.restoreImps(ctx); err != nil {
 		return fmt.Errorf("merge: rebuild impression set: %w", err)
 	}
 	close(m.ready)
@@ -215,7 +216,14 @@ func (m *Merger) Run(ctx context.Context) error {
 			next = now.Add(m.o.CommitInterval)
 		}
 	}
-	return m.commit()
+	if err := m.commit(); err != nil {
+		return err
+	}
+	// Only after a clean final commit is the set exactly the commit log's.
+	if err := m.saveImps(); err != nil {
+		m.o.Logger.Warn("impression snapshot not saved; the next start replays the hub stream", "err", err)
+	}
+	return nil
 }
 
 // serveReconciles runs the reconciliations waiting, without blocking.

@@ -3,9 +3,11 @@ package merge
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -182,7 +184,15 @@ func TestCrashBetweenApplyAndAck(t *testing.T) {
 
 // An impression counted at two edges counts once, in the minute of the earlier
 // click, and the decision survives a restart.
+// The impression set survives a restart both ways: from the snapshot a clean stop
+// writes, and (after a crash, no snapshot) by replaying the hub stream.
 func TestCrossEdge(t *testing.T) {
+	for _, restart := range []string{"snapshot", "replay"} {
+		t.Run(restart, func(t *testing.T) { crossEdge(t, restart == "snapshot") })
+	}
+}
+
+func crossEdge(t *testing.T, snapshot bool) {
 	r := newRig(t)
 	r.open()
 	r.run()
@@ -208,8 +218,22 @@ func TestCrossEdge(t *testing.T) {
 	}
 	perMinute(fmt.Sprintf("[{%d 1} {%d 0}]", cur-1, cur)) // the count moved to the earlier click's minute
 	r.stopMerger()
+	snap := filepath.Join(r.dir, "merge", "imps.snap")
+	if _, err := os.Stat(snap); err != nil {
+		t.Fatalf("no snapshot after a clean stop: %v", err)
+	}
+	if !snapshot {
+		os.Remove(snap)
+	}
 	r.open()
 	r.run()
+	<-r.m.Ready()
+	if _, err := os.Stat(snap); err == nil {
+		t.Fatal("the snapshot is still there after it was read")
+	}
+	if want := map[bool]string{true: "snapshot", false: "stream"}[snapshot]; r.m.impsFrom != want {
+		t.Fatalf("impression set restored from the %s, want the %s", r.m.impsFrom, want)
+	}
 	r.publish(part("e3", 1, 2, "a", 2, 7, 9)) // 7 a third time, later: dropped; 9 is new
 	perMinute(fmt.Sprintf("[{%d 1} {%d 1}]", cur-1, cur))
 	time.Sleep(200 * time.Millisecond)
@@ -313,5 +337,43 @@ func TestLogRecordVersions(t *testing.T) {
 	r, err = decodeRecord(b[8:])
 	if err != nil || r.minutes[3][0].Dims != "k=v" || r.minutes[3][0].Clicks != 2 {
 		t.Fatalf("record with dims: %+v, %v", r, err)
+	}
+}
+
+// A snapshot is read back exactly, and only at the position it was taken at; a
+// truncated one is refused.
+func TestImpressionSnapshot(t *testing.T) {
+	dir := t.TempDir()
+	mk := func(hubSeq uint64) *Merger {
+		return &Merger{o: Options{Dir: dir, Now: func() time.Time { return now }, Logger: quiet}, hubSeq: hubSeq,
+			imps: map[[16]byte]imp{}, edgeIdx: map[string]uint16{}, dimIdx: map[string]uint16{}}
+	}
+	m := mk(5)
+	for i := range 1000 {
+		m.imps[[16]byte{byte(i), byte(i >> 8)}] = imp{timeMs: int64(i), exp: uint32(now.Unix()) + 60, edge: m.edgeIndex(fmt.Sprint("e", i%3)),
+			country: [2]byte{'D', 'E'}, dims: m.dimsIndex(fmt.Sprint("k=", i%2))}
+	}
+	m.imps[[16]byte{0xff}] = imp{exp: uint32(now.Unix()) - 1} // expired: not read back
+	if err := m.saveImps(); err != nil {
+		t.Fatal(err)
+	}
+	if err := mk(6).loadImps(); !errors.Is(err, errStaleSnapshot) {
+		t.Fatalf("stale snapshot: %v", err)
+	}
+	m.saveImps()
+	got := mk(5)
+	if err := got.loadImps(); err != nil {
+		t.Fatal(err)
+	}
+	delete(m.imps, [16]byte{0xff})
+	if fmt.Sprint(got.imps) != fmt.Sprint(m.imps) || fmt.Sprint(got.edgeNames, got.dimNames) != fmt.Sprint(m.edgeNames, m.dimNames) ||
+		got.edgeIdx["e2"] != m.edgeIdx["e2"] {
+		t.Fatal("snapshot read back differs")
+	}
+	m.saveImps()
+	b, _ := os.ReadFile(m.snapPath())
+	os.WriteFile(m.snapPath(), b[:len(b)-7], 0o644)
+	if err := mk(5).loadImps(); err == nil {
+		t.Fatal("a truncated snapshot was read")
 	}
 }
