@@ -24,6 +24,7 @@ import (
 	"github.com/clickagg/clickagg/core/merge"
 	"github.com/clickagg/clickagg/core/raw"
 	"github.com/clickagg/clickagg/core/registry"
+	"github.com/clickagg/clickagg/core/rollup"
 	"github.com/clickagg/clickagg/core/store"
 	"github.com/clickagg/clickagg/core/window"
 	"github.com/clickagg/clickagg/pkg/minute"
@@ -41,7 +42,9 @@ type Options struct {
 	// and the hub's store directory are then the server's business.
 	NATSURL    string
 	AdminToken string // required, ≥ 16 characters
-	// Hot is how far back top-N and filters reach (in memory); default 24 h.
+	// Hot is how far back the country and label filters reach (in memory);
+	// default 24 h. Unfiltered top-N reaches further, through hourly rankings
+	// built from the window (core/rollup).
 	Hot time.Duration
 	// Retention is how long per-ad minute counts are kept; default 400 days.
 	Retention time.Duration
@@ -69,6 +72,7 @@ type Node struct {
 	filters *filters.Registry
 	merger  *merge.Merger
 	raw     *raw.Store
+	rollup  *rollup.Rollup
 	http    *http.Server
 	ln      net.Listener
 	cancel  context.CancelFunc
@@ -146,9 +150,19 @@ func (n *Node) start(ctx context.Context) (err error) {
 		Store: n.store, Rules: o.Fraud, Logger: o.Logger, Metrics: ms}); err != nil {
 		return err
 	}
+	if n.rollup, err = rollup.Open(rollup.Options{Dir: filepath.Join(o.DataDir, "rollup"), Window: win, Store: n.store,
+		CompleteThrough: n.completeThrough, Hot: o.Hot, Retention: o.Retention, Logger: o.Logger, Metrics: ms}); err != nil {
+		return err
+	}
 	bg, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
-	n.wg.Add(2)
+	n.wg.Add(3)
+	go func() {
+		defer n.wg.Done()
+		if err := n.rollup.Run(bg); err != nil {
+			o.Logger.Error("hourly rankings stopped", "err", err)
+		}
+	}()
 	go func() {
 		defer n.wg.Done()
 		if err := n.merger.Run(bg); err != nil {
@@ -161,7 +175,7 @@ func (n *Node) start(ctx context.Context) (err error) {
 			o.Logger.Error("raw store stopped", "err", err)
 		}
 	}()
-	a := api.New(api.Options{Registry: n.reg, Auth: n.auth, Filters: n.filters, Raw: n.raw, RawRetention: o.RawRetention, Window: win, Store: n.store, Watermarks: n.watermarks,
+	a := api.New(api.Options{Registry: n.reg, Auth: n.auth, Filters: n.filters, Raw: n.raw, RawRetention: o.RawRetention, Rollup: n.rollup, Window: win, Store: n.store, Watermarks: n.watermarks,
 		Ready: n.ready, Status: n.status, EdgeStatus: n.hub.Status, Hot: o.Hot, Retention: o.Retention, ImpressionTTL: o.ImpressionTTL, Logger: o.Logger, Metrics: ms,
 		RateLimit: o.RateLimit, RateBurst: o.RateBurst, Decommission: n.decommission, Readmit: n.hub.Readmit})
 	n.instrument(ms)
@@ -193,6 +207,16 @@ func (n *Node) watermarks(ctx context.Context) (map[string]int64, error) {
 	return out, nil
 }
 
+// completeThrough is the API's complete_through in unix ms (the rollup ranks an
+// hour once it has passed the hour's end).
+func (n *Node) completeThrough(ctx context.Context) (int64, error) {
+	wms, err := n.watermarks(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return api.LowWatermark(wms, time.Now().UnixMilli()), nil
+}
+
 // decommission stops sourcing an edge and drops it from complete_through. What it
 // sent stays counted.
 func (n *Node) decommission(ctx context.Context, edge string) error {
@@ -212,8 +236,20 @@ func (n *Node) status(ctx context.Context) any {
 		"leafnodes":  n.hub.LeafNodes(),
 		"store_rows": st.Rows, "store_bytes": st.DataBytes + st.IndexBytes,
 		"hot_window": n.o.Hot.String(),
+		"rollup":     n.rollupStatus(),
 		"raw":        n.rawStatus(),
 	}
+}
+
+// rollupStatus is the hourly rankings' part of GET /v1/status: how many hours
+// are ranked, and the oldest.
+func (n *Node) rollupStatus() map[string]any {
+	hours := n.rollup.Hours()
+	out := map[string]any{"hours": len(hours)}
+	if len(hours) > 0 {
+		out["oldest_hour"] = minute.Minute(hours[0]).String()
+	}
+	return out
 }
 
 // rawStatus is the raw store's part of GET /v1/status.

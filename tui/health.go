@@ -91,7 +91,7 @@ func (m *Model) healthBody(h int) []string {
 		kv("ads registered", fmt.Sprint(c.Core.Ads)),
 		kv("leaf nodes", fmt.Sprintf("%d connected to the hub", c.Core.Leafnodes)),
 		kv("store", fmt.Sprintf("%s rows%s%s", thousands(c.Core.StoreRows), g.Sep, bytesIEC(c.Core.StoreBytes))),
-		kv("hot window", c.Core.HotWindow+" (top-N and country filters reach this far)"),
+		kv("hot window", c.Core.HotWindow+" (country and label filters reach this far)"),
 		"",
 		kv("this client", fmt.Sprintf("polls every %s, timeout %s, last answer in %s", m.o.Interval, m.o.Client.Timeout(), m.polls[kindStatus].took.Round(time.Millisecond))),
 	}

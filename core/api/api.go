@@ -24,6 +24,7 @@ import (
 	"github.com/clickagg/clickagg/core/filters"
 	"github.com/clickagg/clickagg/core/raw"
 	"github.com/clickagg/clickagg/core/registry"
+	"github.com/clickagg/clickagg/core/rollup"
 	"github.com/clickagg/clickagg/core/store"
 	"github.com/clickagg/clickagg/core/window"
 	"github.com/clickagg/clickagg/pkg/minute"
@@ -43,6 +44,9 @@ type Options struct {
 	Raw *raw.Store
 	// RawRetention is how far back the raw store reaches (the ip and user_id filters).
 	RawRetention time.Duration
+	// Rollup answers unfiltered top-N over windows that start before the hot
+	// window, from hourly rankings; nil: such windows answer 400.
+	Rollup *rollup.Rollup
 	// Watermarks returns each registered edge's merged low watermark (unix ms;
 	// 0 for an edge not heard from).
 	Watermarks func(ctx context.Context) (map[string]int64, error)

@@ -2,11 +2,13 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"sort"
 	"time"
 
 	"github.com/clickagg/clickagg/core/auth"
+	"github.com/clickagg/clickagg/core/rollup"
 	"github.com/clickagg/clickagg/core/window"
 	"github.com/clickagg/clickagg/pkg/minute"
 	"github.com/clickagg/clickagg/pkg/wire"
@@ -163,17 +165,22 @@ func (s *Server) top(w http.ResponseWriter, r *http.Request, p auth.Principal) {
 	if !s.filtersAvailable(w, q, hotStart) {
 		return
 	}
-	if q.from < hotStart && !q.filtered() {
+	var list []map[string]any
+	switch {
+	case q.from < hotStart && !q.filtered() && s.o.Rollup == nil:
 		writeError(w, http.StatusBadRequest, "top-N reaches back %s (to %s); this window starts earlier", s.o.Hot, minuteTime(hotStart))
 		return
-	}
-	var list []map[string]any
-	if q.filtered() {
+	case q.from < hotStart && !q.filtered(): // country and label were refused above
+		if list, err = s.rollupTop(r.Context(), n, q, hotStart, p); err != nil {
+			s.rollupError(w, err)
+			return
+		}
+	case q.filtered():
 		if list, err = s.rawTop(r.Context(), n, q, p); err != nil {
 			writeError(w, http.StatusServiceUnavailable, "raw store: %v", err)
 			return
 		}
-	} else {
+	default:
 		var ads []window.AdCount
 		switch p.Role {
 		case auth.RoleAdmin:
@@ -188,6 +195,76 @@ func (s *Server) top(w http.ResponseWriter, r *http.Request, p auth.Principal) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"from": minuteTime(q.from), "to": minuteTime(q.to), "ads": list,
 		"complete_through": s.completeThrough(r.Context())})
+}
+
+// rollupTop answers an unfiltered top-N whose window starts before the hot
+// window from the hourly rankings: exact, like the hot path. An advertiser sees
+// its own ads; when the rankings cannot prove the answer, every ad (or every ad
+// of the advertiser) is summed if there are few enough.
+func (s *Server) rollupTop(ctx context.Context, n int, q query, hotStart int64, p auth.Principal) ([]map[string]any, error) {
+	rq := rollup.Query{N: n, From: q.from, To: q.to, HotStart: hotStart}
+	switch p.Role {
+	case auth.RoleAdmin:
+		rq.Universe = func(limit int) []string {
+			if s.o.Registry.Len() > limit {
+				return nil
+			}
+			return s.o.Registry.IDs()
+		}
+	case auth.RoleAdvertiser:
+		rq.Ads = s.o.Registry.AdsOf(p.Owner)
+	default:
+		return []map[string]any{}, nil
+	}
+	ads, err := s.o.Rollup.Top(ctx, rq)
+	if err != nil {
+		return nil, err
+	}
+	list := make([]map[string]any, len(ads))
+	for i, a := range ads {
+		billable, err := s.billableTotal(a.AdID, a.Clicks, q, hotStart)
+		if err != nil {
+			return nil, err
+		}
+		list[i] = map[string]any{"ad_id": a.AdID, "clicks": a.Clicks, "billable": billable}
+	}
+	return list, nil
+}
+
+// billableTotal is clicks less what fraud rules subtracted over q: from the
+// store before hotStart, from the raw store's log after (as billable does per
+// minute).
+func (s *Server) billableTotal(ad string, clicks uint64, q query, hotStart int64) (uint64, error) {
+	if s.o.Raw == nil {
+		return clicks, nil
+	}
+	var sub uint64
+	if q.from < hotStart {
+		n, err := s.o.Store.Sum("fraud", ad, q.from, min(q.to, hotStart))
+		if err != nil {
+			return 0, err
+		}
+		sub += n
+	}
+	if q.to > hotStart {
+		sub += s.o.Raw.Subtracted(ad, max(q.from, hotStart), q.to, q.filter())
+	}
+	return clicks - min(clicks, sub), nil
+}
+
+// rollupError answers a failed long-window top-N: 400 when hours of the window
+// were never ranked (nothing can rank them now), 503 when the window is too flat
+// to rank exactly or a read failed.
+func (s *Server) rollupError(w http.ResponseWriter, err error) {
+	var nr *rollup.NoRankingError
+	switch {
+	case errors.As(err, &nr):
+		writeError(w, http.StatusBadRequest, "%v; this window starts earlier", err)
+	case errors.Is(err, rollup.ErrTooFlat):
+		writeError(w, http.StatusServiceUnavailable, "%v", err)
+	default:
+		writeError(w, http.StatusServiceUnavailable, "top-N: %v", err)
+	}
 }
 
 // completeThrough is the minute boundary before which every click is merged: the

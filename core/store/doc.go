@@ -40,9 +40,11 @@
 //
 // A Point (metric, ad, minute, value) becomes one VM sample of series
 // {__name__="<metric>", ad="<ad>"} at timestamp minute*60000 ms, value as float64
-// (exact up to MaxValue = 2^53), stored losslessly (precision bits 64). VM never sums
-// or deduplicates: every Put of a minute is kept. Reads take, per minute, the largest
-// value stored, which makes Puts idempotent and lets the latest cumulative value win.
+// (up to MaxValue = 2^26-1) with the write's version in the bits above it, stored
+// losslessly (precision bits 64). VM never sums or deduplicates: every Put of a
+// minute is kept. Reads take, per minute, the largest sample, which is the latest
+// write: Puts are idempotent and the latest cumulative value wins, also when it is
+// lower than an earlier one.
 // Merges do not shrink repeated samples; writers should Put a minute again only when
 // its value changed.
 //

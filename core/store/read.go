@@ -179,8 +179,8 @@ func (r *reader) read(vm *storage.Storage, metric, adID string, tr storage.TimeR
 	return nil
 }
 
-// foldMax turns r.ts/r.vs into one MinuteValue per minute holding the largest value,
-// ascending. Blocks from different parts may overlap in time, hence the sort; it is
+// foldMax turns r.ts/r.vs into one MinuteValue per minute holding the value of
+// the largest sample, which is the latest write (see versioned), ascending. Blocks from different parts may overlap in time, hence the sort; it is
 // skipped in the common already-sorted case.
 func (r *reader) foldMax() []MinuteValue {
 	mins := r.mins[:0]
@@ -203,6 +203,9 @@ func (r *reader) foldMax() []MinuteValue {
 		}
 		mins[n] = mv
 		n++
+	}
+	for i := range mins[:n] {
+		mins[i].Value &= MaxValue // drop the version
 	}
 	r.mins = mins
 	return mins[:n]

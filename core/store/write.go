@@ -15,9 +15,17 @@ const (
 	// row accepted here from being dropped there.
 	MaxFuture = 48*time.Hour - time.Minute
 
-	// MaxValue is the largest Point.Value: VM keeps float64 samples, exact for
-	// integers up to 2^53.
-	MaxValue = 1 << 53
+	// MaxValue is the largest Point.Value: 2^26-1 (67M clicks of one ad in one
+	// minute, 5x the seed's peak for all ads together). VM keeps float64 samples,
+	// exact for integers up to 2^53; the 27 bits above the value hold its version
+	// (see versioned).
+	MaxValue  = 1<<valueBits - 1
+	valueBits = 26
+	// versionUnit and maxVersion: a version is the write's delay after the start of
+	// its minute in 10 ms units, exact for writes within ~15.5 days of the minute
+	// (2^27 × 10 ms); later ones share the last version and the larger value wins.
+	versionUnit = 10 * time.Millisecond
+	maxVersion  = 1<<(53-valueBits) - 1
 
 	// adLabel is the label naming the ad; the metric is VM's metric name (__name__).
 	adLabel = "ad"
@@ -40,8 +48,11 @@ type Point struct {
 // writes none if any is invalid (bad metric or ad id, minute older than the
 // retention or further ahead than MaxFuture, value above MaxValue).
 //
-// A (metric, ad, minute) may be Put many times; reads take the largest value, so
-// repeating a Put is harmless and the latest cumulative value wins.
+// A (metric, ad, minute) may be Put many times; reads take the latest value (VM
+// keeps every sample, so each carries its write time as a version, see versioned),
+// so repeating a Put is harmless, and a value that went down (a cross-edge
+// duplicate moved away, a reconciliation) is read as it is now. Writes of the same
+// (metric, ad, minute) less than 10 ms apart may read as the larger of the two.
 //
 // Durability: rows reach disk within ~7 s (VM buffers them ≤2 s, then keeps small
 // parts in memory ≤5 s) or at Close; a crash loses at most that window. Rows become
@@ -56,7 +67,8 @@ func (s *Store) Put(points []Point) (err error) {
 	if len(points) == 0 {
 		return nil
 	}
-	lo, hi := s.minuteBounds(time.Now())
+	now := time.Now()
+	lo, hi := s.minuteBounds(now)
 	for i := range points {
 		if err := points[i].validate(lo, hi); err != nil {
 			return fmt.Errorf("put %d points: point %d: %w", len(points), i, err)
@@ -68,7 +80,7 @@ func (s *Store) Put(points []Point) (err error) {
 	}
 	defer s.mu.RUnlock()
 
-	b := getBatch(points)
+	b := getBatch(points, now)
 	defer putBatch(b)
 	s.sem <- struct{}{}
 	defer func() { <-s.sem }()
@@ -104,7 +116,7 @@ func (p *Point) validate(lo, hi int64) error {
 		return fmt.Errorf("%w: minute %d > %d (%s ad %s)", ErrTooFarFuture, p.Minute, hi, p.Metric, p.AdID)
 	}
 	if p.Value > MaxValue {
-		return fmt.Errorf("%w: %d > 2^53 (%s ad %s)", ErrValueTooLarge, p.Value, p.Metric, p.AdID)
+		return fmt.Errorf("%w: %d > %d (%s ad %s)", ErrValueTooLarge, p.Value, uint64(MaxValue), p.Metric, p.AdID)
 	}
 	return nil
 }
@@ -146,7 +158,7 @@ type batch struct {
 
 var batchPool sync.Pool
 
-func getBatch(points []Point) *batch {
+func getBatch(points []Point, now time.Time) *batch {
 	b, _ := batchPool.Get().(*batch)
 	if b == nil {
 		b = &batch{}
@@ -175,10 +187,19 @@ func getBatch(points []Point) *batch {
 		}
 		r := &b.rows[len(b.rows)-1]
 		r.Timestamp = p.Minute * msPerMinute
-		r.Value = float64(p.Value)
+		r.Value = float64(versioned(p, now))
 		prev = p
 	}
 	return b
+}
+
+// versioned is the sample value stored for p written at now: its version (the
+// write's delay after the minute's start, in versionUnit) above its value, so that
+// the largest sample of a minute is its latest write. Samples written before
+// versions existed read as version 0, older than any since.
+func versioned(p *Point, now time.Time) uint64 {
+	v := (now.UnixMilli() - p.Minute*msPerMinute) / versionUnit.Milliseconds()
+	return uint64(min(max(v, 1), maxVersion))<<valueBits | p.Value
 }
 
 func putBatch(b *batch) {

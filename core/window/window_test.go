@@ -92,3 +92,46 @@ func TestLabels(t *testing.T) {
 	f("a", Filter{Label: "device=mobile"}, 2)
 	f("a", Filter{}, 5)
 }
+
+// A minute's version changes with every change, is 0 once the minute is gone,
+// and never repeats when the minute comes back (a late partial after eviction).
+func TestMinuteVersion(t *testing.T) {
+	w := New()
+	if v := w.MinuteVersion(5); v != 0 {
+		t.Fatalf("empty minute version %d", v)
+	}
+	seen := map[uint64]bool{0: true}
+	step := func(what string, change func()) {
+		t.Helper()
+		change()
+		v := w.MinuteVersion(5)
+		if seen[v] {
+			t.Fatalf("%s: version %d seen before", what, v)
+		}
+		seen[v] = true
+	}
+	step("add", func() { w.Add(5, "a", us, 2) })
+	step("other ad", func() { w.AddCells([]wire.Cell{{Minute: 5, AdID: "b", Country: [2]byte(de), Clicks: 3}}) })
+	step("sub", func() { w.Sub(5, "a", us, "", 1) })
+	v := w.MinuteVersion(5)
+	w.Add(6, "a", us, 1)
+	if w.MinuteVersion(5) != v {
+		t.Fatal("another minute's change moved this one's version")
+	}
+	sums := map[string]uint64{"a": 10}
+	if got := w.AddMinuteTotals(5, sums); got != v || sums["a"] != 11 || sums["b"] != 3 || len(sums) != 2 {
+		t.Fatalf("AddMinuteTotals = %d, %v", got, sums)
+	}
+	if got := w.Sum("a", 0, 10, Filter{}); got != 2 {
+		t.Fatalf("Sum a = %d", got)
+	}
+	if got := w.Sum("a", 0, 10, Filter{Country: de}); got != 0 {
+		t.Fatalf("Sum a DE = %d", got)
+	}
+	w.Evict(6)
+	if w.MinuteVersion(5) != 0 || w.AddMinuteTotals(5, sums) != 0 {
+		t.Fatal("evicted minute still has a version")
+	}
+	step("back after eviction", func() { w.Add(5, "a", Country{'Z', 'Z'}, 1) })
+	step("replaced", func() { w.ReplaceMinute(5, []wire.Cell{{Minute: 5, AdID: "c", Clicks: 1}}) })
+}

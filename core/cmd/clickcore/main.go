@@ -33,7 +33,7 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 	fs.StringVar(&o.NATSListen, "nats-addr", "", "optional NATS client listen address for operators' tools")
 	fs.StringVar(&o.NATSURL, "nats-url", "", "use this external NATS server/cluster (JetStream domain \"hub\") instead of the embedded hub")
 	fs.StringVar(&o.AdminToken, "admin-token", "", "admin API token, at least 16 characters (required)")
-	fs.DurationVar(&o.Hot, "hot-window", 24*time.Hour, "how far back top-N and country filters reach (kept in memory)")
+	fs.DurationVar(&o.Hot, "hot-window", 24*time.Hour, "how far back the country and label filters reach (kept in memory); unfiltered top-N reaches back the retention through hourly rankings")
 	fs.DurationVar(&o.Retention, "retention", 400*24*time.Hour, "how long per-ad minute counts are kept")
 	fs.DurationVar(&o.ImpressionTTL, "impression-ttl", time.Hour, "how long a minted impression may be clicked")
 	fs.DurationVar(&o.CommitInterval, "commit-interval", time.Second, "how often merged counts are made durable")
