@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/clickagg/clickagg/core/internal/durable"
 )
 
 // A snapshot of the impression set, written when Run stops cleanly, spares a
@@ -33,51 +35,40 @@ func (m *Merger) snapPath() string { return filepath.Join(m.o.Dir, "imps.snap") 
 // saveImps writes the snapshot (temp file, fsync, rename).
 func (m *Merger) saveImps() error {
 	began := time.Now()
-	tmp := m.snapPath() + ".tmp"
-	f, err := os.Create(tmp)
+	err := durable.WriteFile(m.snapPath(), func(w io.Writer) error {
+		var b []byte
+		b = append(b, snapMagic...)
+		b = append(b, snapVersion)
+		b = binary.LittleEndian.AppendUint64(b, m.hubSeq)
+		b = binary.LittleEndian.AppendUint16(b, uint16(len(m.edgeNames)))
+		for _, e := range m.edgeNames {
+			b = append(b, byte(len(e)))
+			b = append(b, e...)
+		}
+		b = binary.LittleEndian.AppendUint16(b, uint16(len(m.dimNames)))
+		for _, d := range m.dimNames {
+			b = binary.LittleEndian.AppendUint16(b, uint16(len(d)))
+			b = append(b, d...)
+		}
+		b = binary.LittleEndian.AppendUint64(b, uint64(len(m.imps)))
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+		var e [snapEntry]byte
+		for id, im := range m.imps {
+			copy(e[:16], id[:])
+			binary.LittleEndian.PutUint64(e[16:], uint64(im.timeMs))
+			binary.LittleEndian.PutUint32(e[24:], im.exp)
+			binary.LittleEndian.PutUint16(e[28:], im.edge)
+			copy(e[30:32], im.country[:])
+			binary.LittleEndian.PutUint16(e[32:], im.dims)
+			if _, err := w.Write(e[:]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp)
-	w := bufio.NewWriterSize(f, 1<<20)
-	var b []byte
-	b = append(b, snapMagic...)
-	b = append(b, snapVersion)
-	b = binary.LittleEndian.AppendUint64(b, m.hubSeq)
-	b = binary.LittleEndian.AppendUint16(b, uint16(len(m.edgeNames)))
-	for _, e := range m.edgeNames {
-		b = append(b, byte(len(e)))
-		b = append(b, e...)
-	}
-	b = binary.LittleEndian.AppendUint16(b, uint16(len(m.dimNames)))
-	for _, d := range m.dimNames {
-		b = binary.LittleEndian.AppendUint16(b, uint16(len(d)))
-		b = append(b, d...)
-	}
-	b = binary.LittleEndian.AppendUint64(b, uint64(len(m.imps)))
-	w.Write(b)
-	var e [snapEntry]byte
-	for id, im := range m.imps {
-		copy(e[:16], id[:])
-		binary.LittleEndian.PutUint64(e[16:], uint64(im.timeMs))
-		binary.LittleEndian.PutUint32(e[24:], im.exp)
-		binary.LittleEndian.PutUint16(e[28:], im.edge)
-		copy(e[30:32], im.country[:])
-		binary.LittleEndian.PutUint16(e[32:], im.dims)
-		w.Write(e[:])
-	}
-	if err := w.Flush(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, m.snapPath()); err != nil {
 		return err
 	}
 	m.o.Logger.Info("impression set saved", "impressions", len(m.imps), "took", time.Since(began))

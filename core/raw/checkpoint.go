@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
-	"path/filepath"
+
+	"github.com/clickagg/clickagg/core/internal/durable"
 )
 
 // checkpoint is where a restart resumes, written after every tick (temp file,
@@ -68,38 +70,9 @@ func (s *Store) saveCheckpoint() error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileSync(cp.path, b); err != nil {
+	if err := durable.WriteFile(cp.path, func(w io.Writer) error { _, err := w.Write(b); return err }); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
 	s.cp = cp
 	return nil
-}
-
-// writeFileSync replaces path atomically and durably.
-func writeFileSync(path string, b []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

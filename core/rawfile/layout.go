@@ -1,12 +1,12 @@
 package rawfile
 
 import (
-	"fmt"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/clickagg/clickagg/core/internal/durable"
 )
 
 // Names of things in Dir; FORMAT.md draws the layout.
@@ -112,17 +112,4 @@ func parseName(name string) (parsedName, bool) {
 }
 
 // syncDir makes the directory's entries (creations, renames, removals) durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("sync dir %s: %w", dir, err)
-	}
-	return nil
-}
+var syncDir = durable.SyncDir

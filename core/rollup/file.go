@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/clickagg/clickagg/pkg/minute"
+
+	"github.com/clickagg/clickagg/core/internal/durable"
 )
 
 // The hour file, drawn in FORMAT.md: a 64-byte header, then the ranking in blocks
@@ -362,16 +364,7 @@ func writeFile(dir, name string, data []byte) (err error) {
 	if err = os.Rename(f.Name(), filepath.Join(dir, name)); err != nil {
 		return err
 	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return durable.SyncDir(dir)
 }
 
 // sameRanking reports whether two lists rank the same (a rebuild that finds
