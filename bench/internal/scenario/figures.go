@@ -140,7 +140,7 @@ func (r *runner) queryFigures(rep *report.Report) {
 		}
 		f := msFigure(name(k), qs[k].lat.QuantileDuration(0.99), goal)
 		if n := qs[k].lat.Count() - uint64(qs[k].count(200)); n > 0 {
-			f.Text += fmt.Sprintf(" (%d errors)", n)
+			f.Text += fmt.Sprintf(" (%d errors: %s)", n, qs[k].errors())
 			f.Status = report.Fail
 		}
 		rep.Add(f)

@@ -3,9 +3,13 @@ package scenario
 import (
 	"context"
 	"errors"
+	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -128,6 +132,23 @@ func (q *queryStats) count(code int) int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.status[code]
+}
+
+// errors describes the answers other than 200, e.g. "503×2, transport×1".
+func (q *queryStats) errors() string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var parts []string
+	for _, code := range slices.Sorted(maps.Keys(q.status)) {
+		switch {
+		case code == 200:
+		case code == 0:
+			parts = append(parts, fmt.Sprintf("transport×%d", q.status[code]))
+		default:
+			parts = append(parts, fmt.Sprintf("%d×%d", code, q.status[code]))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // queryLoad asks count and top-N queries open loop at QueryRate, rotating the
