@@ -228,6 +228,15 @@ type CoreStatus struct {
 	StoreRows  uint64     `json:"store_rows"`
 	StoreBytes uint64     `json:"store_bytes"`
 	HotWindow  string     `json:"hot_window"`
+	Raw        RawStatus  `json:"raw"`
+}
+
+// RawStatus is the raw click store's part of the core status.
+type RawStatus struct {
+	// SealedThrough: every minute before it is final in the raw files and
+	// reconciled with the merged counts; zero before the first minute is sealed.
+	SealedThrough time.Time `json:"sealed_through"`
+	Unsealed      int       `json:"unsealed_records"`
 }
 
 // StatusResponse is GET /v1/status. Now is the core's clock.

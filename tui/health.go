@@ -92,6 +92,7 @@ func (m *Model) healthBody(h int) []string {
 		kv("leaf nodes", fmt.Sprintf("%d connected to the hub", c.Core.Leafnodes)),
 		kv("store", fmt.Sprintf("%s rows%s%s", thousands(c.Core.StoreRows), g.Sep, bytesIEC(c.Core.StoreBytes))),
 		kv("hot window", c.Core.HotWindow+" (country and label filters reach this far)"),
+		kv("raw clicks", rawLine(c.Core.Raw, g.Sep)),
 		"",
 		kv("this client", fmt.Sprintf("polls every %s, timeout %s, last answer in %s", m.o.Interval, m.o.Client.Timeout(), m.polls[kindStatus].took.Round(time.Millisecond))),
 	}
@@ -99,4 +100,14 @@ func (m *Model) healthBody(h int) []string {
 		out[i] = fit(l, m.width, g.Ellip)
 	}
 	return out
+}
+
+// rawLine is the raw store's progress: how far minutes are sealed and reconciled,
+// and how many records wait in memory for their minute to close.
+func rawLine(r RawStatus, sep string) string {
+	if r.SealedThrough.IsZero() {
+		return fmt.Sprintf("nothing sealed yet%s%s records waiting", sep, thousands(uint64(r.Unsealed)))
+	}
+	return fmt.Sprintf("sealed and reconciled through %s%s%s records waiting",
+		r.SealedThrough.UTC().Format("15:04"), sep, thousands(uint64(r.Unsealed)))
 }

@@ -127,6 +127,7 @@ func fixStatus(now time.Time) *StatusResponse {
 	return &StatusResponse{CompleteThrough: minuteAt(10, 4), Now: now, Core: CoreStatus{
 		Merge: MergeStats{Merged: 1200 + uint64(now.Sub(t0)/time.Second)*4, Duplicates: 3, Pending: 2, LastCommit: now.Add(-600 * time.Millisecond)},
 		Ads:   50, Leafnodes: 2, StoreRows: 5230, StoreBytes: 1 << 20, HotWindow: "24h0m0s",
+		Raw: RawStatus{SealedThrough: minuteAt(10, 3), Unsealed: 4210},
 	}}
 }
 
