@@ -125,7 +125,11 @@ func (s *Server) reconciliation(w http.ResponseWriter, r *http.Request, _ auth.P
 	for i, sub := range rep.Subtractions {
 		subs[i] = subtractionJSON{minuteTime(sub.Minute), sub.Subtraction}
 	}
-	out := map[string]any{"from": minuteTime(q.from), "to": minuteTime(q.to),
+	unchecked := make([]map[string]string, len(rep.Unchecked))
+	for i, u := range rep.Unchecked {
+		unchecked[i] = map[string]string{"minute": minuteTime(u.Minute), "reason": u.Note}
+	}
+	out := map[string]any{"from": minuteTime(q.from), "to": minuteTime(q.to), "unchecked": unchecked,
 		"minutes_sealed": rep.MinutesSealed, "minutes_checked": rep.MinutesChecked, "mismatches": rep.Mismatches,
 		"records": rep.Records, "counted": rep.Counted, "subtracted": rep.Subtracted,
 		"adjustments": adj, "subtractions": subs, "complete_through": s.completeThrough(r.Context())}

@@ -46,7 +46,7 @@ func BenchmarkSeal(b *testing.B) {
 		}
 		s.buf[mi] = &pending{rows: rows, minSeq: 1}
 		b.StartTimer()
-		if err := s.seal(context.Background(), mi); err != nil {
+		if err := s.seal(context.Background(), mi, ""); err != nil {
 			b.Fatal(err)
 		}
 	}

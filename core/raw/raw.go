@@ -61,6 +61,10 @@ type Options struct {
 	Store *store.Store
 	// Rules are the fraud rules; nil: DefaultRules.
 	Rules *Rules
+	// MaxHold is how long a minute waits in memory for every edge to deliver it
+	// before it is sealed anyway, unreconciled; default 15 min (at 10k clicks/s
+	// ~9M records, ~2 GB).
+	MaxHold time.Duration
 	// Tick is how often sealing is tried; default 1 s.
 	Tick    time.Duration
 	Now     func() time.Time
@@ -97,13 +101,14 @@ type Store struct {
 	rep   *report
 	fraud *window.Window // subtracted clicks per minute, ad, country and labels
 
-	mu     sync.RWMutex
-	buf    map[int64]*pending  // unsealed minutes
-	sealed int64               // every minute ≤ sealed is in files; -1: none yet
-	imps   map[[16]byte]uint32 // counted impressions → expiry (unix s), as of the sealed minutes
-	seen   map[string]position // per edge: the last journal position read
-	rawWm  map[string]int64    // per edge: every click before it is held here (unix ms)
-	behind []string            // decommissioned edges whose merged clicks are not all here
+	mu         sync.RWMutex
+	buf        map[int64]*pending  // unsealed minutes
+	sealed     int64               // every minute ≤ sealed is in files; -1: none yet
+	imps       map[[16]byte]uint32 // counted impressions → expiry (unix s), as of the sealed minutes
+	seen       map[string]position // per edge: the last journal position read
+	rawWm      map[string]int64    // per edge: every click before it is held here (unix ms)
+	behind     []string            // decommissioned edges whose merged clicks are not all here
+	registered []string            // the edges as of the last tick
 
 	// Only Run's goroutine touches these.
 	cp      checkpoint
@@ -141,6 +146,9 @@ func Open(o Options) (*Store, error) {
 	}
 	if o.Tick == 0 {
 		o.Tick = time.Second
+	}
+	if o.MaxHold == 0 {
+		o.MaxHold = 15 * time.Minute
 	}
 	if o.Now == nil {
 		o.Now = time.Now

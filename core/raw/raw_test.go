@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -360,4 +361,32 @@ func FuzzJournalPosition(f *testing.F) {
 			}
 		}
 	})
+}
+
+// An edge that never delivers does not make the store hold its minutes forever:
+// after MaxHold they are sealed, stored and queryable, but not reconciled, and the
+// report says which edge was missing.
+func TestMaxHold(t *testing.T) {
+	h := startHub(t)
+	now := time.Now().Truncate(time.Minute).Add(-10 * time.Minute)
+	m0 := now.Unix() / 60
+	f := &fakeMerge{prog: map[string]merge.Progress{}, got: map[int64][]wire.Cell{}}
+	s, err := Open(Options{JS: h.js, Dir: t.TempDir(), Edges: func(context.Context) ([]string, error) { return []string{"pop-a", "pop-b"}, nil },
+		Progress: f.progress, Reconcile: f.reconcile, Tick: 20 * time.Millisecond, MaxHold: 3 * time.Minute,
+		Now: func() time.Time { return now.Add(5 * time.Minute) }, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := run(t, s)
+	defer stop()
+	h.publish("pop-a", clickAt(now.Add(time.Second), 1, "ad1", "10.0.0.1", "u1", wire.OutcomeCounted))
+	f.deliver("pop-a", 1, now.Add(5*time.Minute)) // pop-b is cut off
+	waitSealed(t, s, m0+1)
+	rep := s.Reconciliation(m0, m0+2)
+	if rep.MinutesSealed != 2 || rep.MinutesChecked != 0 || len(f.got) != 0 || rep.Counted != 1 {
+		t.Fatalf("report %+v, reconciled %v", rep, f.got)
+	}
+	if e := s.rep.minutes[m0]; !strings.Contains(e.Unchecked, "[pop-b]") {
+		t.Fatalf("unchecked %q, want it to name pop-b", e.Unchecked)
+	}
 }

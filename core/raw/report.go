@@ -130,6 +130,13 @@ type Report struct {
 	Subtracted     uint64
 	Adjustments    []MinuteAdjustment
 	Subtractions   []MinuteSubtraction
+	Unchecked      []MinuteNote // sealed minutes in the hot window not reconciled, and why
+}
+
+// MinuteNote says something about one minute.
+type MinuteNote struct {
+	Minute int64
+	Note   string
 }
 
 // MinuteAdjustment is an Adjustment with its minute.
@@ -164,6 +171,9 @@ func (s *Store) Reconciliation(from, to int64) Report {
 		rep.Counted += e.Counted
 		if e.Checked {
 			rep.MinutesChecked++
+		}
+		if e.Unchecked != "" {
+			rep.Unchecked = append(rep.Unchecked, MinuteNote{mi, e.Unchecked})
 		}
 		if len(e.Adjustments) > 0 {
 			rep.Mismatches++

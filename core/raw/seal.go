@@ -26,10 +26,17 @@ func (s *Store) tick(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// Minutes that end at or before the delivered watermark are complete.
+	// Minutes that end at or before the delivered watermark are complete. Minutes
+	// older than MaxHold are sealed anyway (an edge cut off for hours must not make
+	// this store hold hours of traffic in memory); their edges' clicks arrive late.
 	last := through/60000 - 1
-	for _, mi := range s.sealable(last) {
-		if err := s.seal(ctx, mi); err != nil {
+	forced := s.o.Now().Add(-s.o.MaxHold).Unix()/60 - 1
+	for _, mi := range s.sealable(max(last, forced)) {
+		early := ""
+		if mi > last {
+			early = fmt.Sprintf("sealed after %s before edges %v delivered it; their clicks are stored late", s.o.MaxHold, s.lagging(mi))
+		}
+		if err := s.seal(ctx, mi, early); err != nil {
 			return fmt.Errorf("seal minute %d: %w", mi, err)
 		}
 	}
@@ -65,6 +72,7 @@ func (s *Store) deliveredThrough(ctx context.Context) (int64, error) {
 		p, seen := prog[e], s.seen[e]
 		return seen.epoch > p.Epoch || seen.epoch == p.Epoch && seen.seq >= p.Through
 	}
+	s.registered = edges
 	low := s.o.Now().UnixMilli()
 	for _, e := range edges {
 		if delivered(e) {
@@ -79,6 +87,20 @@ func (s *Store) deliveredThrough(ctx context.Context) (int64, error) {
 		}
 	}
 	return low, nil
+}
+
+// lagging lists the registered edges that have not delivered minute mi.
+func (s *Store) lagging(mi int64) []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []string
+	for _, e := range s.registered {
+		if s.rawWm[e] < (mi+1)*60000 {
+			out = append(out, e)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // sealable lists the minutes to seal now, ascending: every buffered minute ≤ last,
@@ -112,7 +134,9 @@ func (s *Store) sealable(last int64) []int64 {
 
 // seal decides which of a minute's clicks count, writes the minute, subtracts
 // fraud and reconciles the merge with the recount.
-func (s *Store) seal(ctx context.Context, mi int64) (err error) {
+// A minute sealed early (why says why) is stored but not reconciled: the merge may
+// hold clicks of it that this store has not read yet.
+func (s *Store) seal(ctx context.Context, mi int64, early string) (err error) {
 	start := time.Now()
 	s.mu.RLock()
 	var rows []rawfile.Row
@@ -162,9 +186,12 @@ func (s *Store) seal(ctx context.Context, mi int64) (err error) {
 	s.mu.RLock()
 	behind := slices.Clone(s.behind)
 	s.mu.RUnlock()
-	if len(behind) > 0 {
+	switch {
+	case early != "":
+		entry.Unchecked = early
+	case len(behind) > 0:
 		entry.Unchecked = fmt.Sprintf("raw clicks of decommissioned edges %v are not all here", behind)
-	} else if mi >= hotStart {
+	case mi >= hotStart:
 		entry.Checked = true
 		if s.o.Reconcile != nil {
 			var adj []merge.Adjustment
