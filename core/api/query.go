@@ -190,7 +190,7 @@ func (s *Server) top(w http.ResponseWriter, r *http.Request, p auth.Principal) {
 		}
 		list = make([]map[string]any, len(ads))
 		for i, a := range ads {
-			list[i] = map[string]any{"ad_id": a.AdID, "clicks": a.Clicks, "billable": a.Clicks - s.subtracted(a.AdID, q)}
+			list[i] = map[string]any{"ad_id": a.AdID, "clicks": a.Clicks, "billable": a.Clicks - min(a.Clicks, s.subtracted(a.AdID, q))}
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"from": minuteTime(q.from), "to": minuteTime(q.to), "ads": list,

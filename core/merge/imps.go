@@ -68,14 +68,13 @@ func earlier(t1 int64, e1 string, t2 int64, e2 string) bool {
 // dedupRefs applies p's refs to the impression set. With live set it adjusts
 // p.Cells and the window; replaying, it only rebuilds the set.
 func (m *Merger) dedupRefs(p *wire.Partial, live bool) {
-	now := m.o.Now().Unix()
 	edge := m.edgeIndex(p.Edge)
 	for _, r := range p.Refs {
 		c := &p.Cells[r.Cell]
 		prev, seen := m.imps[r.ImpressionID]
 		cur := imp{r.TimeMs, uint32(r.ExpiresAt), edge, c.Country, m.dimsIndex(c.Dims)}
 		switch {
-		case !seen || int64(prev.exp) < now:
+		case !seen: // (a counted click is always before its impression's expiry)
 			m.imps[r.ImpressionID] = cur
 			continue
 		case earlier(r.TimeMs, p.Edge, prev.timeMs, m.edgeNames[prev.edge]):
@@ -96,11 +95,18 @@ func (m *Merger) dedupRefs(p *wire.Partial, live bool) {
 	}
 }
 
-// sweepImps forgets expired impressions.
+// sweepSlack is how long an impression is remembered past its expiry: a partial
+// carrying another edge's click of it (made before the expiry) can still arrive
+// that much later and be recognised as a duplicate. Later than that (an edge cut
+// off longer) the fast path counts it provisionally and the raw store's
+// reconciliation takes it back.
+const sweepSlack = 10 * time.Minute
+
+// sweepImps forgets impressions that expired more than sweepSlack ago.
 func (m *Merger) sweepImps() {
-	now := m.o.Now().Unix()
+	cutoff := m.o.Now().Add(-sweepSlack).Unix()
 	for id, e := range m.imps {
-		if int64(e.exp) < now {
+		if int64(e.exp) < cutoff {
 			delete(m.imps, id)
 		}
 	}

@@ -69,7 +69,8 @@ type Merger struct {
 	crossDups  *metrics.Counter
 	ready      chan struct{} // closed once Run has rebuilt the impression set
 	reqs       chan reconcileReq
-	impsFrom   string // "snapshot" or "stream": how Run restored the set (read after Ready)
+	stopped    chan struct{} // closed when Run returns
+	impsFrom   string        // "snapshot" or "stream": how Run restored the set (read after Ready)
 	last       jetstream.Msg
 	hubSeq     uint64 // last PARTIALS sequence applied
 	lastCommit atomic.Pointer[time.Time]
@@ -109,7 +110,7 @@ func Open(o Options) (*Merger, error) {
 	m := &Merger{o: o, applied: map[source]uint64{}, wms: map[string]int64{},
 		dirty: map[int64]map[string]struct{}{}, unstored: map[int64]map[string]struct{}{},
 		touched: map[int64]time.Time{}, coldBase: map[int64]map[string]bool{}, imps: map[[16]byte]imp{}, edgeIdx: map[string]uint16{}, dimIdx: map[string]uint16{}, ready: make(chan struct{}),
-		reqs: make(chan reconcileReq)}
+		reqs: make(chan reconcileReq), stopped: make(chan struct{})}
 	replayed := map[int64]bool{}
 	l, err := openLog(filepath.Join(o.Dir, "merge.log"), func(r *record) {
 		if r.kind == recFull {
@@ -181,6 +182,7 @@ const consumerName = "merger"
 
 // Run merges until ctx ends, then commits what it holds.
 func (m *Merger) Run(ctx context.Context) error {
+	defer close(m.stopped)
 	defer m.log.close()
 	cons, err := m.consumer(ctx)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"errors"
 	"maps"
 	"slices"
 	"strings"
@@ -55,25 +56,34 @@ type Adjustment struct {
 type reconcileReq struct {
 	minute int64
 	want   []wire.Cell
-	reply  chan []Adjustment
+	reply  chan reconcileReply
 }
 
+type reconcileReply struct {
+	adj []Adjustment
+	err error
+}
+
+// errNotRunning answers a reconciliation when Run has stopped (or never ran).
+var errNotRunning = errors.New("merge: not running")
+
 // Reconcile makes one closed minute's counts equal want (every cell of the minute
-// the raw clicks count, Clicks > 0) and returns what it changed. The change is
-// committed like a merge: to the commit log, then to the store. It runs on the
-// merge goroutine, so it never interleaves with a partial; it is idempotent, so a
-// crash between the change and its commit only means the next reconciliation of
-// the minute finds the same difference again.
+// the raw clicks count, Clicks > 0) and returns what it changed. It runs on the
+// merge goroutine, so it never interleaves with a partial, and a change is
+// committed (commit log, then store) before Reconcile returns, so that a caller
+// that records the minute as reconciled never outlives the change in a crash.
 func (m *Merger) Reconcile(ctx context.Context, minute int64, want []wire.Cell) ([]Adjustment, error) {
-	r := reconcileReq{minute, want, make(chan []Adjustment, 1)}
+	r := reconcileReq{minute, want, make(chan reconcileReply, 1)}
 	select {
 	case m.reqs <- r:
+	case <-m.stopped:
+		return nil, errNotRunning
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
 	select {
-	case adj := <-r.reply:
-		return adj, nil
+	case rep := <-r.reply:
+		return rep.adj, rep.err
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
@@ -109,7 +119,11 @@ func (m *Merger) reconcile(r reconcileReq) {
 		m.markDirty(r.minute, k.ad)
 		adj = append(adj, Adjustment{Minute: r.minute, AdID: k.ad, Country: k.country, Dims: k.dims, Before: h, After: w})
 	}
-	r.reply <- adj
+	var err error
+	if len(adj) > 0 {
+		err = m.commit()
+	}
+	r.reply <- reconcileReply{adj, err}
 }
 
 // sortedKeys returns the union of both maps' keys in a stable order, so that

@@ -18,10 +18,15 @@ import (
 //   - LateThrough: a record of a sealed minute with a sequence ≤ it is in the
 //     files already (sealed with its minute, or written late); a re-read one with
 //     a higher sequence is late and written again (idempotent by file name);
+//   - ReadThrough: the last RAW sequence read when it was saved. Seen and RawWm
+//     are as of that sequence, so after a restart nothing is sealed until the
+//     replay has read that far again (else a minute would be sealed with only the
+//     records replayed so far);
 //   - Sealed: the last sealed minute; Seen and RawWm the per-edge positions.
 type checkpoint struct {
 	Consumed    uint64               `json:"consumed"`
 	LateThrough uint64               `json:"late_through"`
+	ReadThrough uint64               `json:"read_through"`
 	Sealed      int64                `json:"sealed"`
 	Seen        map[string][2]uint64 `json:"seen"` // edge → [epoch, journal sequence]
 	RawWm       map[string]int64     `json:"raw_wm"`
@@ -47,7 +52,8 @@ func readCheckpoint(path string) (checkpoint, error) {
 // saveCheckpoint records the current positions durably.
 func (s *Store) saveCheckpoint() error {
 	s.mu.RLock()
-	cp := checkpoint{Consumed: s.hubSeq, LateThrough: s.hubSeq, Sealed: s.sealed, Seen: map[string][2]uint64{},
+	cp := checkpoint{Consumed: s.hubSeq, LateThrough: max(s.cp.LateThrough, s.hubSeq), ReadThrough: s.hubSeq,
+		Sealed: s.sealed, Seen: map[string][2]uint64{},
 		RawWm: map[string]int64{}, path: s.cp.path}
 	first := uint64(math.MaxUint64)
 	for _, p := range s.buf {
@@ -63,7 +69,7 @@ func (s *Store) saveCheckpoint() error {
 		cp.RawWm[e] = wm
 	}
 	s.mu.RUnlock()
-	if cp.Consumed == s.cp.Consumed && cp.LateThrough == s.cp.LateThrough && cp.Sealed == s.cp.Sealed {
+	if cp.Consumed == s.cp.Consumed && cp.LateThrough == s.cp.LateThrough && cp.ReadThrough == s.cp.ReadThrough && cp.Sealed == s.cp.Sealed {
 		return nil
 	}
 	b, err := json.Marshal(cp)

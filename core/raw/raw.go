@@ -111,11 +111,12 @@ type Store struct {
 	registered []string            // the edges as of the last tick
 
 	// Only Run's goroutine touches these.
-	cp      checkpoint
-	hubSeq  uint64 // last RAW sequence ingested
-	late    []rawfile.Row
-	lateSeq uint64 // first RAW sequence in late
-	ready   chan struct{}
+	cp       checkpoint
+	hubSeq   uint64 // last RAW sequence ingested
+	replayTo uint64 // after a restart: nothing is sealed before hubSeq reaches it
+	late     []rawfile.Row
+	lateSeq  uint64 // first RAW sequence in late
+	ready    chan struct{}
 
 	ingested, bad, lateRows, sealedMin, mismatches, adjusted, subtracted *metrics.Counter
 	sealDur                                                              *metrics.Histogram
@@ -242,6 +243,14 @@ func (s *Store) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("raw consumer: %w", err)
 	}
+	// Seal nothing until the replay has read as far as the checkpoint's positions
+	// are from (or as far as the stream goes, if it holds less).
+	s.replayTo = s.cp.ReadThrough
+	if st, err := s.o.JS.Stream(ctx, wire.RawStream); err == nil {
+		if info, err := st.Info(ctx); err == nil {
+			s.replayTo = min(s.replayTo, info.State.LastSeq)
+		}
+	}
 	// Ticks run on the wall clock; Options.Now is the clock of data (retention,
 	// the hot window, expiries).
 	next := time.Now().Add(s.o.Tick)
@@ -309,6 +318,7 @@ func (s *Store) ingest(msg jetstream.Msg, clicks []wire.Click) []wire.Click {
 		return clicks
 	}
 	pos, okPos := journalPosition(msg.Headers().Get(jetstream.MsgIDHeader), msg.Headers().Get("Nats-Stream-Source"))
+	nowMin := s.o.Now().Unix() / 60
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if okPos {
@@ -318,8 +328,10 @@ func (s *Store) ingest(msg jetstream.Msg, clicks []wire.Click) []wire.Click {
 	}
 	for i := range clicks {
 		r := toRow(&clicks[i], edge, seq)
-		mi := r.TimeMs / 60000
-		if mi <= s.sealed {
+		mi := floorDiv(r.TimeMs, 60000)
+		// A record stamped far ahead (an edge clock gone wrong) would hold the
+		// checkpoint back until its minute came: it is stored at once, as late.
+		if mi <= s.sealed || mi > nowMin+10 {
 			if seq > s.cp.LateThrough { // not yet written by an earlier run
 				if len(s.late) == 0 {
 					s.lateSeq = seq
@@ -377,4 +389,13 @@ func toRow(c *wire.Click, edge string, seq uint64) rawfile.Row {
 	}
 	r.Labels = wire.Dims(c.Labels) // as the edge's pre-aggregation keys its cells
 	return r
+}
+
+// floorDiv is a/b rounded down (minutes of times before 1970 too).
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
 }

@@ -390,3 +390,53 @@ func TestMaxHold(t *testing.T) {
 		t.Fatalf("unchecked %q, want it to name pop-b", e.Unchecked)
 	}
 }
+
+// A restart right before a minute is sealed: the replay must read the whole minute
+// again before it is sealed, however many fetches that takes (a seal after the
+// first fetch would reconcile the merge down to part of the minute), and records
+// of sealed minutes are not written twice.
+func TestRestartReplaysBeforeSealing(t *testing.T) {
+	h := startHub(t)
+	dir := t.TempDir()
+	now := time.Now().Truncate(time.Minute).Add(-10 * time.Minute)
+	m0 := now.Unix() / 60
+	f := &fakeMerge{prog: map[string]merge.Progress{}, got: map[int64][]wire.Cell{}}
+	s := open(t, h, dir, f, now.Add(5*time.Minute))
+	stop := run(t, s)
+	const n = 1500 // three fetches' worth of messages
+	for i := range n {
+		c := clickAt(now.Add(time.Duration(i)*time.Millisecond), byte(i), "ad1", fmt.Sprintf("10.0.%d.%d", i/250, i%250), "u1", wire.OutcomeCounted)
+		c.ImpressionID[4] = byte(i >> 8)
+		h.publish("pop-a", c)
+	}
+	h.publish("pop-b")
+	for deadline := time.Now().Add(10 * time.Second); s.Unsealed() != n; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d unsealed", s.Unsealed())
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // a tick saves the checkpoint
+	stop()
+	f.deliver("pop-a", n, now.Add(2*time.Minute))
+	f.deliver("pop-b", 1, now.Add(2*time.Minute))
+	// Tick after every fetch, so that a seal between fetches would happen.
+	s, err := Open(Options{JS: h.js, Dir: dir, Edges: func(context.Context) ([]string, error) { return []string{"pop-a", "pop-b"}, nil },
+		Progress: f.progress, Reconcile: f.reconcile, Tick: time.Nanosecond, Now: func() time.Time { return now.Add(5 * time.Minute) },
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop = run(t, s)
+	defer stop()
+	waitSealed(t, s, m0)
+	f.mu.Lock()
+	cells := f.got[m0]
+	f.mu.Unlock()
+	var got uint64
+	for _, c := range cells {
+		got += c.Clicks
+	}
+	if got != n {
+		t.Fatalf("minute reconciled to %d clicks, want %d", got, n)
+	}
+}

@@ -55,14 +55,25 @@ type report struct {
 func openReport(path string, fraud *window.Window) (*report, error) {
 	r := &report{minutes: map[int64]*minuteEntry{}}
 	if b, err := os.ReadFile(path); err == nil {
+		// A torn last line (a crash mid-append) is cut off, so the next append
+		// starts a line of its own; that minute is sealed again.
+		if i := bytes.LastIndexByte(b, '\n'); i+1 != len(b) {
+			b = b[:i+1]
+			if err := os.Truncate(path, int64(len(b))); err != nil {
+				return nil, err
+			}
+		}
 		sc := bufio.NewScanner(bytes.NewReader(b))
-		sc.Buffer(nil, 64<<20)
+		sc.Buffer(nil, 1<<30)
 		for sc.Scan() {
 			var e minuteEntry
-			if json.Unmarshal(sc.Bytes(), &e) != nil {
-				continue // a torn last line: that minute is sealed again
+			if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+				return nil, fmt.Errorf("reconciliation log %s: %w", path, err)
 			}
 			r.minutes[e.Minute] = &e
+		}
+		if err := sc.Err(); err != nil {
+			return nil, fmt.Errorf("reconciliation log %s: %w", path, err)
 		}
 	} else if !os.IsNotExist(err) {
 		return nil, err
@@ -103,6 +114,16 @@ func (r *report) add(e *minuteEntry, fraud *window.Window) error {
 	r.minutes[e.Minute] = e
 	r.mu.Unlock()
 	fraud.ReplaceMinute(e.Minute, fraudCells(e.Minute, e.Subtractions))
+	return nil
+}
+
+// subtractions returns what a minute's last sealing subtracted.
+func (r *report) subtractions(mi int64) []Subtraction {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if e := r.minutes[mi]; e != nil {
+		return e.Subtractions
+	}
 	return nil
 }
 

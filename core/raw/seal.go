@@ -22,6 +22,9 @@ const maxSealGap = 24 * 60
 // tick seals every minute that all edges have delivered, writes late records, and
 // saves the checkpoint.
 func (s *Store) tick(ctx context.Context) error {
+	if s.hubSeq < s.replayTo {
+		return nil // still replaying what the last run had read
+	}
 	through, err := s.deliveredThrough(ctx)
 	if err != nil {
 		return err
@@ -136,7 +139,7 @@ func (s *Store) sealable(last int64) []int64 {
 // fraud and reconciles the merge with the recount.
 // A minute sealed early (why says why) is stored but not reconciled: the merge may
 // hold clicks of it that this store has not read yet.
-func (s *Store) seal(ctx context.Context, mi int64, early string) (err error) {
+func (s *Store) seal(ctx context.Context, mi int64, early string) error {
 	start := time.Now()
 	s.mu.RLock()
 	var rows []rawfile.Row
@@ -149,8 +152,11 @@ func (s *Store) seal(ctx context.Context, mi int64, early string) (err error) {
 	slices.SortStableFunc(rows, func(a, b rawfile.Row) int {
 		return cmp.Or(cmp.Compare(a.TimeMs, b.TimeMs), cmp.Compare(a.Edge, b.Edge), cmp.Compare(a.Seq, b.Seq))
 	})
-	var added [][16]byte
-	s.mu.Lock()
+	// Decisions are made in a set of their own and join s.imps only when the
+	// minute leaves memory for its file (below, under one lock), so that a query
+	// meanwhile reads the minute from memory with the impressions of earlier
+	// minutes only. Only this goroutine writes s.imps: reading it here needs no lock.
+	added := map[[16]byte]uint32{}
 	for i := range rows {
 		r := &rows[i]
 		if r.Outcome != outcomeCounted {
@@ -159,20 +165,12 @@ func (s *Store) seal(ctx context.Context, mi int64, early string) (err error) {
 		if _, dup := s.imps[r.ImpressionID]; dup {
 			continue // clicked earlier at another edge
 		}
-		r.Counted = true
-		s.imps[r.ImpressionID] = uint32(r.ExpiresAt)
-		added = append(added, r.ImpressionID)
-	}
-	s.mu.Unlock()
-	defer func() {
-		if err != nil { // the minute is sealed again later: forget its decisions
-			s.mu.Lock()
-			for _, id := range added {
-				delete(s.imps, id)
-			}
-			s.mu.Unlock()
+		if _, dup := added[r.ImpressionID]; dup {
+			continue
 		}
-	}()
+		r.Counted = true
+		added[r.ImpressionID] = uint32(r.ExpiresAt)
+	}
 	subs := s.o.Rules.apply(rows)
 	if err := s.files.WriteMinute(mi, rows); err != nil && !errors.Is(err, rawfile.ErrCompacted) {
 		return err
@@ -194,17 +192,18 @@ func (s *Store) seal(ctx context.Context, mi int64, early string) (err error) {
 	case mi >= hotStart:
 		entry.Checked = true
 		if s.o.Reconcile != nil {
-			var adj []merge.Adjustment
-			if adj, err = s.o.Reconcile(ctx, mi, want); err != nil {
+			adj, err := s.o.Reconcile(ctx, mi, want)
+			if err != nil {
 				return err
 			}
 			entry.Adjustments = toAdjustments(adj)
 		}
 	}
+	prev := s.rep.subtractions(mi) // a minute sealed again after a crash
 	if err := s.rep.add(&entry, s.fraud); err != nil {
 		return err
 	}
-	s.storeFraud(mi, subs)
+	s.storeFraud(mi, subs, prev)
 	if len(entry.Adjustments) > 0 {
 		s.mismatches.Inc()
 		s.adjusted.Add(len(entry.Adjustments))
@@ -216,6 +215,9 @@ func (s *Store) seal(ctx context.Context, mi int64, early string) (err error) {
 		s.subtracted.Add(int(sub.Clicks))
 	}
 	s.mu.Lock()
+	for id, exp := range added {
+		s.imps[id] = exp
+	}
 	delete(s.buf, mi)
 	s.sealed = max(s.sealed, mi)
 	s.mu.Unlock()
@@ -255,11 +257,14 @@ func country(s string) [2]byte {
 // storeFraud writes per-ad subtracted totals to the time-series store, for
 // billable counts beyond the hot window. A failure is logged: the report log
 // still holds them.
-func (s *Store) storeFraud(mi int64, subs []Subtraction) {
-	if s.o.Store == nil || len(subs) == 0 {
+func (s *Store) storeFraud(mi int64, subs, prev []Subtraction) {
+	if s.o.Store == nil || len(subs)+len(prev) == 0 {
 		return
 	}
 	per := map[string]uint64{}
+	for _, sub := range prev {
+		per[sub.AdID] = 0 // what an earlier sealing stored, if nothing now
+	}
 	for _, sub := range subs {
 		per[sub.AdID] += sub.Clicks
 	}
@@ -327,10 +332,10 @@ func (s *Store) rebuildImps(ctx context.Context) error {
 		return nil
 	}
 	from := sealed + 1 - int64(s.o.DedupWindow/time.Minute)
-	now := uint32(s.o.Now().Unix())
+	cutoff := uint32(max(0, sealed*60-60)) // as housekeep forgets them
 	imps := map[[16]byte]uint32{}
 	err := s.files.Scan(ctx, from, sealed+1, rawfile.Pred{}, func(r *rawfile.Row) error {
-		if r.Counted && uint32(r.ExpiresAt) >= now {
+		if r.Counted && uint32(r.ExpiresAt) >= cutoff {
 			imps[r.ImpressionID] = uint32(r.ExpiresAt)
 		}
 		return nil
@@ -347,14 +352,17 @@ func (s *Store) rebuildImps(ctx context.Context) error {
 // housekeep forgets expired impressions, compacts closed hours and drops files
 // past retention.
 func (s *Store) housekeep() {
-	now := uint32(s.o.Now().Unix())
+	// An impression is forgotten once it expired before the last sealed minute
+	// began: a click of it in a later minute is "expired" at its edge. (The wall
+	// clock would be wrong: minutes are sealed well after their clicks.)
 	s.mu.Lock()
+	sealed := s.sealed
+	cutoff := uint32(max(0, sealed*60-60))
 	for id, exp := range s.imps {
-		if exp < now {
+		if exp < cutoff {
 			delete(s.imps, id)
 		}
 	}
-	sealed := s.sealed
 	s.mu.Unlock()
 	// An hour is compacted once it has been sealed for 10 minutes: late records
 	// after that get files of their own, merged by a later compaction.

@@ -26,12 +26,12 @@ const (
 // MinuteValue is one minute of one series.
 type MinuteValue struct {
 	Minute int64  // unix minute; for Rollup, the first minute of the bucket
-	Value  uint64 // largest value Put for that minute; for Rollup, the bucket's sum
+	Value  uint64 // latest value Put for that minute; for Rollup, the bucket's sum
 }
 
 // Series returns the value per minute for one (metric, ad) in [from, to) minutes,
-// ascending, minutes with no data omitted. Each minute's value is the largest of
-// all values Put for it. A nil slice means no data. from >= to fails with
+// ascending, minutes with no data omitted. Each minute's value is the latest Put
+// for it. A nil slice means no data. from >= to fails with
 // ErrInvalidRange.
 //
 // Only Put calls that returned before the last Flush (or ~2 s ago) are visible.
@@ -180,8 +180,9 @@ func (r *reader) read(vm *storage.Storage, metric, adID string, tr storage.TimeR
 }
 
 // foldMax turns r.ts/r.vs into one MinuteValue per minute holding the value of
-// the largest sample, which is the latest write (see versioned), ascending. Blocks from different parts may overlap in time, hence the sort; it is
-// skipped in the common already-sorted case.
+// the largest sample, which is the latest write (see versioned), ascending.
+// Blocks from different parts may overlap in time, hence the sort; it is skipped
+// in the common already-sorted case.
 func (r *reader) foldMax() []MinuteValue {
 	mins := r.mins[:0]
 	for i, t := range r.ts {

@@ -196,7 +196,10 @@ func getBatch(points []Point, now time.Time) *batch {
 // versioned is the sample value stored for p written at now: its version (the
 // write's delay after the minute's start, in versionUnit) above its value, so that
 // the largest sample of a minute is its latest write. Samples written before
-// versions existed read as version 0, older than any since.
+// versions existed read as version 0, older than any since. Versions come from
+// the wall clock: if it steps back, a write in that step can lose to the one
+// before it (the store then holds the earlier total until the minute is written
+// again).
 func versioned(p *Point, now time.Time) uint64 {
 	v := (now.UnixMilli() - p.Minute*msPerMinute) / versionUnit.Milliseconds()
 	return uint64(min(max(v, 1), maxVersion))<<valueBits | p.Value
