@@ -42,7 +42,7 @@ const (
 	maxRead = 1 << 20
 
 	fileExt = ".top"
-	tmpMark = ".tmp-"
+	tmpMark = durable.TempMark
 )
 
 // Flags in the header.
@@ -338,33 +338,14 @@ func (r *reader) frontier() uint64 {
 	return max(r.l.ents[len(r.l.ents)-1].n, r.l.floor)
 }
 
-// writeFile writes data to dir/name atomically: a temporary file in dir, fsync,
-// rename, fsync of the directory. A crash leaves either the old file or the new
-// one, and at worst a temporary file that Open removes.
-func writeFile(dir, name string, data []byte) (err error) {
-	f, err := os.CreateTemp(dir, name+tmpMark+"*")
-	if err != nil {
+// writeFile writes data to dir/name atomically (durable.WriteFile): a crash leaves
+// either the old file or the new one, and at worst a temporary file that Open
+// removes.
+func writeFile(dir, name string, data []byte) error {
+	return durable.WriteFile(filepath.Join(dir, name), func(w io.Writer) error {
+		_, err := w.Write(data)
 		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(f.Name(), filepath.Join(dir, name)); err != nil {
-		return err
-	}
-	return durable.SyncDir(dir)
+	})
 }
 
 // sameRanking reports whether two lists rank the same (a rebuild that finds

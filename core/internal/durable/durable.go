@@ -12,12 +12,16 @@ import (
 	"path/filepath"
 )
 
+// TempMark is in the name of every temporary file WriteFile makes
+// ("<name>.tmp-<random>"), so that an owner can remove what a crash left behind.
+const TempMark = ".tmp-"
+
 // WriteFile replaces path with what write writes, atomically and durably: write
 // goes to a temporary file next to path through a 1 MiB buffer, which is then
 // synced and renamed over path, and the directory is synced. On any error path is
 // untouched and the temporary file is removed.
 func WriteFile(path string, write func(w io.Writer) error) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+TempMark+"*")
 	if err != nil {
 		return err
 	}
