@@ -52,20 +52,17 @@ func (s *Server) clicks(w http.ResponseWriter, r *http.Request, p auth.Principal
 	if !s.filtersAvailable(w, q, hotStart) {
 		return
 	}
-	var series []window.MinuteCount
-	var total uint64
-	var billable []window.MinuteCount
+	var series, billable []window.MinuteCount // parallel, minute by minute
 	if q.filtered() {
 		series, billable, err = s.rawSeries(r.Context(), ad, q)
-	} else if series, total, err = s.series(ad, q, hotStart); err == nil {
+	} else if series, err = s.series(ad, q, hotStart); err == nil {
 		billable, err = s.billable(ad, q, hotStart, series)
 	}
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "store: %v", err)
 		return
 	}
-	total = 0
-	var billed uint64
+	var total, billed uint64
 	for i := range series {
 		total += series[i].Clicks
 		billed += billable[i].Clicks
@@ -104,14 +101,13 @@ func (s *Server) filtersAvailable(w http.ResponseWriter, q query, hotStart int64
 
 // series returns one ad's per-minute clicks over q: the hot window for recent
 // minutes, the store for older ones.
-func (s *Server) series(ad string, q query, hotStart int64) ([]window.MinuteCount, uint64, error) {
+func (s *Server) series(ad string, q query, hotStart int64) ([]window.MinuteCount, error) {
 	var out []window.MinuteCount
-	var total uint64
 	if q.from < hotStart {
 		coldTo := min(q.to, hotStart)
 		pts, err := s.o.Store.Series("clicks", ad, q.from, coldTo)
 		if err != nil {
-			return nil, 0, err
+			return nil, err
 		}
 		i := 0
 		for m := q.from; m < coldTo; m++ {
@@ -121,15 +117,13 @@ func (s *Server) series(ad string, q query, hotStart int64) ([]window.MinuteCoun
 				i++
 			}
 			out = append(out, window.MinuteCount{Minute: m, Clicks: n})
-			total += n
 		}
 	}
 	if q.to > hotStart {
-		hot, sum := s.o.Window.Series(ad, max(q.from, hotStart), q.to, q.filter())
+		hot, _ := s.o.Window.Series(ad, max(q.from, hotStart), q.to, q.filter())
 		out = append(out, hot...)
-		total += sum
 	}
-	return out, total, nil
+	return out, nil
 }
 
 // bucketize sums minutes into buckets of step minutes aligned to the epoch;
