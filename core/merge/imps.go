@@ -1,8 +1,10 @@
 package merge
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -60,9 +62,11 @@ func (m *Merger) dimsIndex(d string) uint16 {
 	return i
 }
 
-// earlier orders clicks of one impression: time, then edge id.
-func earlier(t1 int64, e1 string, t2 int64, e2 string) bool {
-	return t1 < t2 || t1 == t2 && e1 < e2
+// CompareClicks orders clicks of one impression by the counting rule: receive
+// time (unix ms), then edge id; the first one counts. The raw store's recount
+// orders by the same function.
+func CompareClicks(t1 int64, e1 string, t2 int64, e2 string) int {
+	return cmp.Or(cmp.Compare(t1, t2), strings.Compare(e1, e2))
 }
 
 // dedupRefs applies p's refs to the impression set. With live set it adjusts
@@ -77,7 +81,7 @@ func (m *Merger) dedupRefs(p *wire.Partial, live bool) {
 		case !seen: // (a counted click is always before its impression's expiry)
 			m.imps[r.ImpressionID] = cur
 			continue
-		case earlier(r.TimeMs, p.Edge, prev.timeMs, m.edgeNames[prev.edge]):
+		case CompareClicks(r.TimeMs, p.Edge, prev.timeMs, m.edgeNames[prev.edge]) < 0:
 			m.imps[r.ImpressionID] = cur
 			if live {
 				pm := int64(minute.OfMillis(prev.timeMs))

@@ -5,8 +5,10 @@ import (
 	"context"
 	"slices"
 
+	"github.com/clickagg/clickagg/core/merge"
 	"github.com/clickagg/clickagg/core/rawfile"
 	"github.com/clickagg/clickagg/core/window"
+	"github.com/clickagg/clickagg/pkg/minute"
 	"github.com/clickagg/clickagg/pkg/wire"
 )
 
@@ -46,7 +48,7 @@ func (s *Store) Series(ctx context.Context, q Query) ([]MinuteCount, error) {
 		out[i].Minute = q.From + int64(i)
 	}
 	err := s.scan(ctx, q, func(r *rawfile.Row, billable bool) {
-		c := &out[r.TimeMs/60000-q.From]
+		c := &out[int64(minute.OfMillis(r.TimeMs))-q.From]
 		c.Clicks++
 		if billable {
 			c.Billable++
@@ -88,7 +90,8 @@ func (s *Store) Top(ctx context.Context, n int, q Query, allow func(ad string) b
 // scan calls fn for every counted click matching q, with whether it is billable.
 func (s *Store) scan(ctx context.Context, q Query, fn func(r *rawfile.Row, billable bool)) error {
 	match := func(r *rawfile.Row) bool {
-		return r.TimeMs/60000 >= q.From && r.TimeMs/60000 < q.To &&
+		mi := int64(minute.OfMillis(r.TimeMs))
+		return mi >= q.From && mi < q.To &&
 			(q.AdID == "" || r.AdID == q.AdID) && (q.IP == "" || r.IP == q.IP) &&
 			(q.UserID == "" || r.UserID == q.UserID) && (q.Country == "" || r.Country == q.Country) &&
 			(q.Label == "" || wire.HasDim(r.Labels, q.Label))
@@ -131,7 +134,7 @@ func (s *Store) scanUnsealed(q Query, match func(*rawfile.Row) bool, fn func(*ra
 		}
 	}
 	slices.SortStableFunc(hits, func(a, b *rawfile.Row) int {
-		return cmp.Or(cmp.Compare(a.TimeMs, b.TimeMs), cmp.Compare(a.Edge, b.Edge))
+		return merge.CompareClicks(a.TimeMs, a.Edge, b.TimeMs, b.Edge)
 	})
 	first := map[[16]byte]struct{}{}
 	for _, r := range hits {

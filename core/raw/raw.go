@@ -33,6 +33,7 @@ import (
 	"github.com/clickagg/clickagg/core/rawfile"
 	"github.com/clickagg/clickagg/core/store"
 	"github.com/clickagg/clickagg/core/window"
+	"github.com/clickagg/clickagg/pkg/minute"
 	"github.com/clickagg/clickagg/pkg/wire"
 )
 
@@ -318,7 +319,7 @@ func (s *Store) ingest(msg jetstream.Msg, clicks []wire.Click) []wire.Click {
 		return clicks
 	}
 	pos, okPos := journalPosition(msg.Headers().Get(jetstream.MsgIDHeader), msg.Headers().Get("Nats-Stream-Source"))
-	nowMin := s.o.Now().Unix() / 60
+	nowMin := int64(minute.Of(s.o.Now()))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if okPos {
@@ -328,7 +329,7 @@ func (s *Store) ingest(msg jetstream.Msg, clicks []wire.Click) []wire.Click {
 	}
 	for i := range clicks {
 		r := toRow(&clicks[i], edge, seq)
-		mi := floorDiv(r.TimeMs, 60000)
+		mi := int64(minute.OfMillis(r.TimeMs))
 		// A record stamped far ahead (an edge clock gone wrong) would hold the
 		// checkpoint back until its minute came: it is stored at once, as late.
 		if mi <= s.sealed || mi > nowMin+10 {
@@ -389,13 +390,4 @@ func toRow(c *wire.Click, edge string, seq uint64) rawfile.Row {
 	}
 	r.Labels = wire.Dims(c.Labels) // as the edge's pre-aggregation keys its cells
 	return r
-}
-
-// floorDiv is a/b rounded down (minutes of times before 1970 too).
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b != 0 && (a < 0) != (b < 0) {
-		q--
-	}
-	return q
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/clickagg/clickagg/core/merge"
 	"github.com/clickagg/clickagg/core/rawfile"
 	"github.com/clickagg/clickagg/core/store"
+	"github.com/clickagg/clickagg/pkg/minute"
 	"github.com/clickagg/clickagg/pkg/wire"
 )
 
@@ -32,8 +33,8 @@ func (s *Store) tick(ctx context.Context) error {
 	// Minutes that end at or before the delivered watermark are complete. Minutes
 	// older than MaxHold are sealed anyway (an edge cut off for hours must not make
 	// this store hold hours of traffic in memory); their edges' clicks arrive late.
-	last := through/60000 - 1
-	forced := s.o.Now().Add(-s.o.MaxHold).Unix()/60 - 1
+	last := int64(minute.OfMillis(through)) - 1
+	forced := int64(minute.Of(s.o.Now().Add(-s.o.MaxHold))) - 1
 	for _, mi := range s.sealable(max(last, forced)) {
 		early := ""
 		if mi > last {
@@ -98,7 +99,7 @@ func (s *Store) lagging(mi int64) []string {
 	defer s.mu.RUnlock()
 	var out []string
 	for _, e := range s.registered {
-		if s.rawWm[e] < (mi+1)*60000 {
+		if s.rawWm[e] < minute.Minute(mi+1).Millis() {
 			out = append(out, e)
 		}
 	}
@@ -150,7 +151,7 @@ func (s *Store) seal(ctx context.Context, mi int64, early string) error {
 	// The cross-edge rule: the first click of an impression, by receive time then
 	// edge id, counts (merge/imps.go decides the same).
 	slices.SortStableFunc(rows, func(a, b rawfile.Row) int {
-		return cmp.Or(cmp.Compare(a.TimeMs, b.TimeMs), cmp.Compare(a.Edge, b.Edge), cmp.Compare(a.Seq, b.Seq))
+		return cmp.Or(merge.CompareClicks(a.TimeMs, a.Edge, b.TimeMs, b.Edge), cmp.Compare(a.Seq, b.Seq))
 	})
 	// Decisions are made in a set of their own and join s.imps only when the
 	// minute leaves memory for its file (below, under one lock), so that a query
@@ -180,7 +181,7 @@ func (s *Store) seal(ctx context.Context, mi int64, early string) error {
 	for _, c := range want {
 		entry.Counted += c.Clicks
 	}
-	hotStart := s.o.Now().Add(-s.o.Hot).Unix()/60 + 1
+	hotStart := int64(minute.Of(s.o.Now().Add(-s.o.Hot))) + 1
 	s.mu.RLock()
 	behind := slices.Clone(s.behind)
 	s.mu.RUnlock()
@@ -374,6 +375,7 @@ func (s *Store) housekeep() {
 	if err := s.files.Expire(); err != nil {
 		s.o.Logger.Error("raw retention", "err", err)
 	}
-	s.fraud.Evict(s.o.Now().Add(-s.o.Retention).Unix() / 60)
-	s.rep.expire(s.o.Now().Add(-s.o.Retention).Unix() / 60)
+	oldest := int64(minute.Of(s.o.Now().Add(-s.o.Retention)))
+	s.fraud.Evict(oldest)
+	s.rep.expire(oldest)
 }

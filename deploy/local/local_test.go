@@ -162,10 +162,19 @@ func (c client) mint(ad string, n int) []string {
 // click clicks path at an edge and returns the status and Location.
 func click(t *testing.T, edgeAddr, path, country string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", "http://"+edgeAddr+path, nil)
+	h := http.Header{}
 	if country != "" {
-		req.Header.Set("X-Geo-Country", country)
+		h.Set("X-Geo-Country", country)
 	}
+	return clickWith(t, edgeAddr, path, h)
+}
+
+// clickWith clicks path at an edge with request headers (the loopback peer is a
+// trusted proxy, so X-Forwarded-For and X-Geo-Country are taken).
+func clickWith(t *testing.T, edgeAddr, path string, h http.Header) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+edgeAddr+path, nil)
+	req.Header = h
 	resp, err := hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -641,14 +650,8 @@ func TestPartnerFilter(t *testing.T) {
 	}
 
 	botClick := func(e *edge.Node, path string) int {
-		req, _ := http.NewRequest("GET", "http://"+e.Addr()+path, nil)
-		req.Header.Set("User-Agent", "Mozilla/5.0 (compatible; Googlebot/2.1)")
-		resp, err := hc.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
+		code, _ := clickWith(t, e.Addr(), path, http.Header{"User-Agent": {"Mozilla/5.0 (compatible; Googlebot/2.1)"}})
+		return code
 	}
 	// Every edge loads the version within seconds.
 	deadline := time.Now().Add(30 * time.Second)

@@ -18,20 +18,11 @@ import (
 	"github.com/clickagg/clickagg/wasm/filters"
 )
 
-// clickFrom clicks path at an edge as a client behind the trusted proxy (loopback)
-// at ip, with a user agent.
+// clickFrom clicks path at an edge as a client at ip behind the trusted proxy.
 func clickFrom(t *testing.T, e *edge.Node, path, ip, ua string) int {
 	t.Helper()
-	req, _ := http.NewRequest("GET", "http://"+e.Addr()+path, nil)
-	req.Header.Set("X-Forwarded-For", ip)
-	req.Header.Set("X-Geo-Country", "NL")
-	req.Header.Set("User-Agent", ua)
-	resp, err := hc.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
+	code, _ := clickWith(t, e.Addr(), path, http.Header{"X-Forwarded-For": {ip}, "X-Geo-Country": {"NL"}, "User-Agent": {ua}})
+	return code
 }
 
 type reconResp struct {
